@@ -1,0 +1,1 @@
+"""Real-time ML features from Debezium CDC events (PySpark Structured Streaming)."""

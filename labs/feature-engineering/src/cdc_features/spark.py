@@ -1,0 +1,43 @@
+"""SparkSession factory shared by the pipeline, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import SparkSession
+
+SPARK_VERSION = "4.1.1"
+KAFKA_PACKAGE = f"org.apache.spark:spark-sql-kafka-0-10_2.13:{SPARK_VERSION}"
+ROCKSDB_PROVIDER = (
+    "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+)
+
+
+def get_spark(
+    app_name: str = "cdc-features",
+    master: str | None = None,
+    *,
+    kafka: bool = False,
+    shuffle_partitions: int = 2,
+) -> SparkSession:
+    """Return the process-wide SparkSession, creating it on first use.
+
+    Event times are interpreted in UTC (``spark.sql.session.timeZone``), the
+    state store is RocksDB, and ``kafka=True`` adds the Kafka source package of
+    exactly this Spark version (resolved from ``~/.m2`` first by Ivy).
+    """
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master or os.environ.get("SPARK_MASTER", "local[2]"))
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.streaming.stateStore.providerClass", ROCKSDB_PROVIDER)
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    )
+    if kafka:
+        builder = builder.config("spark.jars.packages", KAFKA_PACKAGE)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    return spark
