@@ -184,8 +184,8 @@ def _value_schema(table: str, prefix: str, decimal_mode: DecimalMode,
 
 
 def _source_schema() -> dict[str, Any]:
-    def f(name: str, type_: str, optional: bool, **extra: Any) -> dict[str, Any]:
-        return {"type": type_, "optional": optional, **extra, "field": name}
+    def f(field: str, type_: str, optional: bool, **extra: Any) -> dict[str, Any]:
+        return {"type": type_, "optional": optional, **extra, "field": field}
 
     return {
         "type": "struct",
