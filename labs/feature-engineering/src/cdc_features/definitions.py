@@ -1,0 +1,137 @@
+"""The feature definitions at read time T, in plain Python.
+
+Streaming keeps absolute per-day facts (customer *tiles*, product order *lines*); the
+rolling features are computed when they are read, from the facts of the window that ends
+with T's UTC day. That is why a customer who stops ordering decays to zero without any
+new event, and why ``days_since_last_order`` is never stale. The Redis reader, the Feast
+reader and the tests all call these functions.
+
+Windows are UTC calendar days: the 30-day window at T holds the days
+``[day(T) - 29 days, day(T)]``, the 7-day window ``[day(T) - 6 days, day(T)]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+
+CUSTOMER_WINDOW_DAYS = 30
+PRODUCT_WINDOW_DAYS = 7
+CENTS = Decimal("0.01")
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CustomerFeatures:
+    """Features of one customer read at time T.
+
+    - ``order_count_30d``: counted orders (latest version exists, status not ``cancelled``)
+      whose ``order_date`` falls in the 30 UTC days ending with T's day.
+    - ``total_spend_30d``: sum of their latest ``total_amount`` (2 places; ``0.00`` when none).
+    - ``avg_order_value_30d``: ``total_spend_30d / order_count_30d`` rounded half-even to
+      2 places; ``None`` when there is no order.
+    - ``last_order_ts``: the latest ``order_date`` among those orders (UTC); ``None`` when none.
+    - ``days_since_last_order``: whole days from ``last_order_ts`` to T, floored, computed at
+      read time; ``None`` when ``last_order_ts`` is ``None``. (An order later on T's own day
+      gives ``-1``: the window includes all of T's day.)
+    """
+
+    customer_id: int
+    order_count_30d: int
+    total_spend_30d: Decimal
+    avg_order_value_30d: Decimal | None
+    last_order_ts: datetime | None
+    days_since_last_order: int | None
+
+
+@dataclass(frozen=True)
+class ProductFeatures:
+    """Features of one product read at time T, over the 7 UTC days ending with T's day.
+
+    An order line counts when its item's latest version exists and its order is counted;
+    its day is the order's ``order_date`` day.
+
+    - ``units_sold_7d``: sum of ``quantity``.
+    - ``revenue_7d``: sum of ``quantity * unit_price`` (2 places; ``0.00`` when none).
+    - ``unique_customers_7d``: exact number of distinct customers of those lines.
+    """
+
+    product_id: int
+    units_sold_7d: int
+    revenue_7d: Decimal
+    unique_customers_7d: int
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A customer's counted orders of one UTC day (an absolute value, not a delta)."""
+
+    day: date
+    order_count: int
+    total_spend: Decimal
+    last_order_ts: datetime | None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One active order line of a product, on its order's ``order_date`` UTC day."""
+
+    day: date
+    order_id: int
+    item_id: int
+    customer_id: int
+    units: int
+    revenue: Decimal
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("read time must be timezone-aware (UTC)")
+    return at.astimezone(timezone.utc)
+
+
+def window_days(at: datetime, days: int) -> tuple[date, date]:
+    """First and last UTC day (both inclusive) of the ``days``-day window ending with T's day."""
+    last = _utc(at).date()
+    return last - timedelta(days=days - 1), last
+
+
+def customer_features_from_tiles(customer_id: int, tiles: Iterable[Tile],
+                                 at: datetime) -> CustomerFeatures:
+    """The customer's features at ``at`` from its daily tiles (tiles outside the window are ignored)."""
+    at = _utc(at)
+    first, last = window_days(at, CUSTOMER_WINDOW_DAYS)
+    count = 0
+    total = Decimal("0.00")
+    last_ts: datetime | None = None
+    for tile in tiles:
+        if not first <= tile.day <= last or tile.order_count == 0:
+            continue
+        count += tile.order_count
+        total += tile.total_spend
+        if tile.last_order_ts is not None:
+            ts = _utc(tile.last_order_ts)
+            if last_ts is None or ts > last_ts:
+                last_ts = ts
+    total = total.quantize(CENTS)
+    avg = (total / count).quantize(CENTS, rounding=ROUND_HALF_EVEN) if count else None
+    days_since = (at - last_ts) // ONE_DAY if last_ts is not None else None
+    return CustomerFeatures(customer_id, count, total, avg, last_ts, days_since)
+
+
+def product_features_from_lines(product_id: int, lines: Iterable[Line],
+                                at: datetime) -> ProductFeatures:
+    """The product's features at ``at`` from its active order lines (others are ignored)."""
+    first, last = window_days(at, PRODUCT_WINDOW_DAYS)
+    units = 0
+    revenue = Decimal("0.00")
+    customers: set[int] = set()
+    for line in lines:
+        if not first <= line.day <= last:
+            continue
+        units += line.units
+        revenue += line.revenue
+        customers.add(line.customer_id)
+    return ProductFeatures(product_id, units, revenue.quantize(CENTS), len(customers))
