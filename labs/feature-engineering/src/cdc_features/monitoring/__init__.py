@@ -1,0 +1,94 @@
+"""Monitoring of the feature pipeline: listener, freshness and lag, drift, missing features,
+alerts, Prometheus metrics and a status line. Metric names and alert meanings: MONITORING.md.
+
+Wiring in a runner::
+
+    mon = start_monitoring(spark, metrics_port=9108)     # listener + alerts (+ /metrics)
+    ... .foreachBatch(monitored_sink(write_to_feature_store, query="customer_features",
+                                     event_time_col="last_order_ts")) ...
+    print(mon.status_line())
+    mon.stop()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import SparkSession
+
+from cdc_features.monitoring.alerts import ALERT_MEANINGS, Alert, AlertEngine, Thresholds
+from cdc_features.monitoring.drift import (
+    Baseline,
+    DriftMonitor,
+    load_baselines,
+    psi,
+    psi_level,
+    save_baselines,
+)
+from cdc_features.monitoring.exporter import METRICS, MetricsServer, render_metrics
+from cdc_features.monitoring.listener import FeatureListener, install_listener
+from cdc_features.monitoring.observe import (
+    monitored_sink,
+    observe_dead_letters,
+    observe_written_batch,
+)
+from cdc_features.monitoring.registry import (
+    BatchProgress,
+    MetricsRegistry,
+    QueryStats,
+    SinkWrite,
+    default_registry,
+    set_default_registry,
+    using_registry,
+)
+from cdc_features.monitoring.serving import check_missing, check_stale, missing_ratio, stale_keys
+from cdc_features.monitoring.status import StatusReporter, status_line
+
+__all__ = [
+    "ALERT_MEANINGS", "METRICS", "Alert", "AlertEngine", "BatchProgress", "Baseline",
+    "DriftMonitor", "FeatureListener", "MetricsRegistry", "MetricsServer", "Monitoring",
+    "QueryStats", "SinkWrite", "StatusReporter", "Thresholds", "check_missing", "check_stale",
+    "default_registry", "install_listener", "load_baselines", "missing_ratio", "monitored_sink",
+    "observe_dead_letters", "observe_written_batch", "psi", "psi_level", "render_metrics",
+    "save_baselines", "set_default_registry", "stale_keys", "start_monitoring", "status_line",
+    "using_registry",
+]
+
+
+@dataclass
+class Monitoring:
+    """Handle of the monitoring started for one runner."""
+
+    registry: MetricsRegistry
+    engine: AlertEngine
+    listener: FeatureListener
+    server: MetricsServer | None = None
+    reporter: StatusReporter | None = None
+    _spark: SparkSession | None = field(default=None, repr=False)
+
+    def status_line(self) -> str:
+        return status_line(self.registry, self.engine)
+
+    def stop(self) -> None:
+        """Stop the status thread and the endpoint and remove the listener."""
+        if self.reporter is not None:
+            self.reporter.stop()
+        if self.server is not None:
+            self.server.stop()
+        if self._spark is not None:
+            self._spark.streams.removeListener(self.listener)
+
+
+def start_monitoring(spark: SparkSession, *, registry: MetricsRegistry | None = None,
+                     thresholds: Thresholds | None = None, metrics_port: int | None = None,
+                     status_interval: float | None = None) -> Monitoring:
+    """Register the listener on ``spark`` and start what was asked for: the loopback metrics
+    endpoint (``metrics_port``; 0 = a free port) and a status line every ``status_interval`` s."""
+    reg = registry or default_registry()
+    engine = AlertEngine(reg, thresholds)
+    listener = install_listener(spark, reg)
+    server = MetricsServer(reg, engine, port=metrics_port).start() \
+        if metrics_port is not None else None
+    reporter = StatusReporter(reg, engine, status_interval).start() \
+        if status_interval is not None else None
+    return Monitoring(reg, engine, listener, server, reporter, spark)

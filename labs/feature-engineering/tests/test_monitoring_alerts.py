@@ -1,0 +1,149 @@
+"""Alert rules on a registry fed by hand: each fires with one log line and resolves with one."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from cdc_features.monitoring import (
+    AlertEngine,
+    BatchProgress,
+    MetricsRegistry,
+    SinkWrite,
+    Thresholds,
+    check_missing,
+    check_stale,
+    status_line,
+)
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def progress(query: str, batch_id: int, rows: int, dropped: int) -> BatchProgress:
+    return BatchProgress(query=query, batch_id=batch_id, started_at=T0, input_rows=rows,
+                         input_rows_per_second=rows / 2, processed_rows_per_second=float(rows),
+                         batch_duration_ms=1000, watermark=T0 - timedelta(days=30),
+                         rows_dropped_by_watermark=dropped, state_rows=7)
+
+
+def write(query: str, batch_id: int, newest: datetime, p50: float, p99: float,
+          written_at: datetime = T0) -> SinkWrite:
+    return SinkWrite(query=query, batch_id=batch_id, written_at=written_at, rows=10,
+                     newest_event_ts=newest, lag_p50_seconds=p50, lag_p99_seconds=p99,
+                     lag_sum_seconds=10 * p50, lag_count=10)
+
+
+def alert_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith(("ALERT", "RESOLVED"))]
+
+
+@pytest.fixture()
+def setup(caplog: pytest.LogCaptureFixture) -> tuple[MetricsRegistry, AlertEngine, FakeClock]:
+    caplog.set_level(logging.WARNING, logger="cdc_features.monitoring")
+    clock = FakeClock(T0)
+    registry = MetricsRegistry(clock=clock)
+    return registry, AlertEngine(registry, Thresholds(freshness_seconds=300)), clock
+
+
+def test_freshness_alert_fires_once_and_resolves(setup, caplog) -> None:
+    registry, engine, clock = setup
+    registry.record_batch_written(write("customer_features", 0, T0 - timedelta(seconds=5), 1, 2))
+    assert engine.evaluate() == []
+    clock.now = T0 + timedelta(seconds=400)
+    firing = engine.evaluate()
+    assert [(a.name, a.subject, a.value) for a in firing] == [
+        ("FeatureFreshnessStale", "customer_features", 405.0)]
+    engine.evaluate()  # still firing: no second line
+    lines = alert_lines(caplog)
+    assert len(lines) == 1
+    assert lines[0].startswith("ALERT FeatureFreshnessStale [customer_features]: feature "
+                               "freshness of customer_features is 405s (> 300s)")
+    registry.record_batch_written(write("customer_features", 1, clock.now, 1, 2, clock.now))
+    assert engine.evaluate() == []
+    assert alert_lines(caplog)[1:] == ["RESOLVED FeatureFreshnessStale [customer_features]"]
+
+
+def test_lag_alert_uses_the_p99_of_the_last_batch(setup) -> None:
+    registry, engine, _ = setup
+    registry.record_batch_written(write("product_lines", 0, T0, 5, 59.9))
+    assert engine.evaluate() == []
+    registry.record_batch_written(write("product_lines", 1, T0, 5, 61))
+    assert [(a.name, a.value) for a in engine.evaluate()] == [("EndToEndLagHigh", 61)]
+
+
+def test_drop_rate_alert_over_recent_batches(setup) -> None:
+    registry, engine, _ = setup
+    registry.record_progress(progress("customer_features", 0, 1000, 0))
+    registry.record_progress(progress("customer_features", 1, 1000, 10))  # 10 / 2000 = 0.5 %
+    assert engine.evaluate() == []
+    registry.record_progress(progress("customer_features", 2, 1000, 30))  # 40 / 3000 = 1.33 %
+    alerts = engine.evaluate()
+    assert [(a.name, round(a.value, 4)) for a in alerts] == [("WatermarkDropRateHigh", 0.0133)]
+    assert "dropped 40 of 3000 input rows" in alerts[0].message
+
+
+def test_failed_query_alert_carries_the_exception(setup, caplog) -> None:
+    registry, engine, _ = setup
+    registry.query_started("id-1", "customer_features")
+    registry.query_terminated("id-1", "redis.exceptions.ConnectionError: Error 111 connecting\n"
+                                      "  at line 2")
+    assert registry.query("customer_features").status == "failed"
+    [alert] = engine.evaluate()
+    assert alert.name == "StreamingQueryFailed"
+    assert alert.message == ("query customer_features terminated with an exception: "
+                             "redis.exceptions.ConnectionError: Error 111 connecting")
+    assert "ConnectionError" in alert_lines(caplog)[0]
+    registry.query_started("id-2", "customer_features")  # restarted
+    assert engine.evaluate() == []
+
+
+def test_a_cleanly_stopped_query_is_not_a_failure(setup) -> None:
+    registry, engine, _ = setup
+    registry.query_started("id-1", "customer_features")
+    registry.query_terminated("id-1", None)
+    assert registry.query("customer_features").status == "stopped"
+    assert engine.evaluate() == []
+
+
+def test_drift_missing_and_stale_alerts(setup) -> None:
+    registry, engine, clock = setup
+    registry.set_psi("total_spend", 0.2)
+    assert check_missing("customer", [1, 2, 3, 4], {1: "f", 2: "f", 3: "f", 4: "f"},
+                         registry) == 0.0
+    assert check_stale("customer", {1: T0 - timedelta(minutes=5)}, now=clock.now,
+                       max_age=timedelta(minutes=10), registry=registry) == {}
+    assert engine.evaluate() == []
+    registry.set_psi("total_spend", 0.31)
+    assert check_missing("customer", [1, 2, 3, 4], {1: "f", 2: None, 3: "f"}, registry) == 0.5
+    stale = check_stale("customer", {1: T0 - timedelta(minutes=11), 2: None, 3: T0},
+                        now=clock.now, max_age=timedelta(minutes=10), registry=registry)
+    assert stale == {1: 660.0, 2: None}
+    names = {(a.name, a.subject): a for a in engine.evaluate()}
+    assert set(names) == {("FeatureDrift", "total_spend"), ("MissingFeatures", "customer"),
+                          ("StaleFeatureKeys", "customer")}
+    assert names[("MissingFeatures", "customer")].message.startswith("2 of 4 requested")
+
+
+def test_status_line_is_compact_and_complete(setup) -> None:
+    registry, engine, clock = setup
+    registry.record_progress(progress("customer_features", 0, 850, 5))
+    registry.record_batch_written(write("customer_features", 0, T0 - timedelta(seconds=3.2),
+                                        1.1, 2.3))
+    registry.record_dead_letters("dead_letters", {"tombstone": 4, "not_json": 2})
+    line = status_line(registry, engine)
+    assert line == ("customer_features: 1 batches, 850 ev/s, fresh 3.2s, lag p50 1.1s p99 2.3s, "
+                    "dropped 5 | dead_letters: 0 batches, 0 ev/s, dropped 0, dead letters 2")
+    clock.now = T0 + timedelta(hours=2)
+    engine.evaluate()
+    assert status_line(registry, engine).endswith("| ALERTS: FeatureFreshnessStale")
