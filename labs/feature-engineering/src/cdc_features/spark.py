@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -26,6 +27,9 @@ def get_spark(
     state store is RocksDB, and ``kafka=True`` adds the Kafka source package of
     exactly this Spark version (resolved from ``~/.m2`` first by Ivy).
     """
+    # Python workers must run this interpreter (the venv with cdc_features and redis),
+    # not whatever ``python3`` is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master or os.environ.get("SPARK_MASTER", "local[2]"))
