@@ -184,3 +184,49 @@ def test_unreachable_store_fails_the_batch(spark: SparkSession, store: redis.Red
     rs.configure_feature_store("redis://127.0.0.1:1/0")
     with pytest.raises(Exception, match="(?i)connect"):
         rs.write_to_feature_store(tiles(spark, [(3, D2, 1, Decimal("1.00"), ts(D2, 1), ts(D2, 1))]), 0)
+
+
+def test_console_view_prints_changed_customers_from_memory_and_from_redis(
+        spark: SparkSession, store: redis.Redis) -> None:
+    import io
+
+    from cdc_features.console_sink import ConsoleFeatureView
+
+    batch = tiles(spark, [(42, D1, 2, Decimal("35.50"), ts(D1, 14, 5), ts(D1, 14, 6)),
+                          (7, D2, 1, Decimal("9.99"), ts(D2, 8), ts(D2, 8))])
+    out = io.StringIO()
+    memory = ConsoleFeatureView(out=out)
+    memory.write_customers(batch, 0)
+    text = out.getvalue()
+    assert "-- batch 0: 2 customer tiles changed" in text
+    assert f"features at T = {D2:%Y-%m-%d} 08:00:00 UTC" in text
+    row42 = next(line.split() for line in text.splitlines() if line.split()[:1] == ["42"])
+    assert row42[:4] == ["42", "2", "35.50", "17.75"]
+    assert row42[-1] == str((D2 - D1).days - 1)  # 14:05 on D1 → 08:00 on D2
+    # A cancellation empties a tile: the next batch reads 0 orders.
+    memory.write_customers(tiles(spark, [(42, D1, 0, Decimal("0.00"), None, ts(D2, 9))]), 1)
+    at = datetime.combine(D2, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=8)
+    assert memory.customer_features(42, at) == CustomerFeatures(42, 0, Decimal("0.00"), None, None, None)
+    # With Redis, the view reads back what the sink stored.
+    rs.write_to_feature_store(batch, 0)
+    from_redis = ConsoleFeatureView(client=store, out=io.StringIO())
+    from_redis.write_customers(batch, 0)
+    assert from_redis.customer_features(42, at) == rs.read_customer_features(store, 42, at)
+    assert from_redis.customer_features(42, at).order_count_30d == 2
+
+
+def test_dead_letter_counter_counts_each_batch_once(tmp_path) -> None:
+    import json
+
+    from cdc_features.dead_letters import DeadLetterCounter, reason_code
+
+    counter = DeadLetterCounter()
+    counter.record(0, {"not_json": 2, "tombstone": 5})
+    counter.record(1, {"bad_decimal": 1})
+    counter.record(1, {"bad_decimal": 1})  # the same batch replayed
+    assert counter.by_reason() == {"bad_decimal": 1, "not_json": 2, "tombstone": 5}
+    assert (counter.errors, counter.tombstones) == (3, 5)
+    assert reason_code("unknown_op:x") == "unknown_op"
+    (tmp_path / "_counts").mkdir()
+    (tmp_path / "_counts" / "4.json").write_text(json.dumps({"not_json": 1}))
+    assert DeadLetterCounter(tmp_path).errors == 1

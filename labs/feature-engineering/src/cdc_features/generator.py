@@ -476,9 +476,10 @@ def main(argv: list[str] | None = None) -> int:
     records = iter_log(args.seed, args.n_events, opts)
     if args.out.name.endswith(".jsonl.gz"):
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        with gzip.open(args.out, "wt", encoding="utf-8", compresslevel=9) as handle:
+        with open(args.out, "wb") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as handle:
             for record in records:
-                handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+                handle.write((json.dumps(record, separators=(",", ":")) + "\n").encode())
         print(f"wrote {args.n_events} records to {args.out}")
     else:
         paths = write_log(records, args.out, events_per_file=args.events_per_file)
