@@ -1,0 +1,95 @@
+"""Feast definitions of the lab's customer and product features.
+
+The streaming job computes the features (``cdc_features.features`` + ``definitions``) and
+pushes them here from ``foreachBatch`` (``cdc_features.feast_sink``). Each pushed row holds
+the features *as of its ``event_timestamp``* (the stream's clock when it was computed);
+``days_since_last_order`` depends on the moment of the read, so it is an on-demand feature
+computed from ``last_order_ts_us`` and the request's ``read_ts_us``.
+
+Feast's ``UnixTimestamp`` keeps whole seconds (``unix_timestamp_val`` is int64 seconds), so
+the exact order time travels beside it as microseconds since the epoch (``Int64``); the
+read time is passed the same way.
+
+Money is ``Decimal`` (Feast's DECIMAL type, stored as text): 2-place amounts keep their
+exact value from PostgreSQL ``DECIMAL(10,2)`` to the model, with no binary rounding.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from feast import Entity, FeatureView, Field, FileSource, PushSource, RequestSource
+from feast.on_demand_feature_view import on_demand_feature_view
+from feast.types import Decimal, Int64, UnixTimestamp
+from feast.value_type import ValueType
+
+# region feast_definitions
+customer = Entity(name="customer", join_keys=["customer_id"],
+                  value_type=ValueType.INT64)
+
+customer_push = PushSource(
+    name="customer_features_push",
+    batch_source=FileSource(  # the offline copy: Parquet, for training sets
+        name="customer_features_offline",
+        path="data/customer_features.parquet",
+        timestamp_field="event_timestamp",
+    ),
+)
+
+customer_features = FeatureView(
+    name="customer_features",
+    entities=[customer],
+    ttl=timedelta(days=31),  # no push for 31 days: the 30-day values are unknown
+    schema=[
+        Field(name="order_count_30d", dtype=Int64),
+        Field(name="total_spend_30d", dtype=Decimal),
+        Field(name="avg_order_value_30d", dtype=Decimal),
+        Field(name="last_order_ts", dtype=UnixTimestamp),  # whole seconds in Feast
+        Field(name="last_order_ts_us", dtype=Int64),  # the same instant, exact (µs)
+    ],
+    source=customer_push,
+    online=True,
+)
+
+read_time = RequestSource(name="read_time",
+                          schema=[Field(name="read_ts_us", dtype=Int64)])
+
+
+@on_demand_feature_view(sources=[customer_features[["last_order_ts_us"]], read_time],
+                        mode="python",
+                        schema=[Field(name="days_since_last_order", dtype=Int64)])
+def customer_recency(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Whole days from the last order to the read time (floor), at request time."""
+    day_us = 86_400_000_000
+    return {"days_since_last_order": [
+        None if last is None or now is None else (now - last) // day_us
+        for last, now in zip(inputs["last_order_ts_us"], inputs["read_ts_us"])]}
+# endregion
+
+product = Entity(name="product", join_keys=["product_id"], value_type=ValueType.INT64)
+
+product_push = PushSource(
+    name="product_features_push",
+    batch_source=FileSource(
+        name="product_features_offline",
+        path="data/product_features.parquet",
+        timestamp_field="event_timestamp",
+    ),
+)
+
+product_features = FeatureView(
+    name="product_features",
+    entities=[product],
+    ttl=timedelta(days=8),
+    schema=[
+        Field(name="units_sold_7d", dtype=Int64),
+        Field(name="revenue_7d", dtype=Decimal),
+        Field(name="unique_customers_7d", dtype=Int64),
+    ],
+    source=product_push,
+    online=True,
+)
+
+ALL_OBJECTS = [customer, product, customer_push, product_push, customer_features,
+               product_features, read_time, customer_recency]
