@@ -147,3 +147,31 @@ def test_status_line_is_compact_and_complete(setup) -> None:
     clock.now = T0 + timedelta(hours=2)
     engine.evaluate()
     assert status_line(registry, engine).endswith("| ALERTS: FeatureFreshnessStale")
+
+
+def test_exception_summary_finds_the_raised_python_exception_inside_spark_wrappers() -> None:
+    from cdc_features.monitoring.registry import exception_summary
+
+    text = "\n".join([
+        "org.apache.spark.sql.execution.streaming.sources.ForeachBatchUserFuncException: "
+        "[FOREACH_BATCH_USER_FUNCTION_ERROR] An error occurred. Reason: An exception was raised "
+        "by the Python Proxy. Return Message: Traceback (most recent call last):",
+        '  File "sink.py", line 3, in write',
+        "py4j.protocol.Py4JJavaError: An error occurred while calling collectAndServe.",
+        "Traceback (most recent call last):",
+        '  File "connection.py", line 1502, in _connect',
+        "ConnectionRefusedError: [Errno 111] Connection refused",
+        "",
+        "During handling of the above exception, another exception occurred:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "connection.py", line 1028, in connect_check_health',
+        "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.",
+        "",
+        "\tat org.apache.spark.api.python.BasePythonRunner.handlePythonException(PythonRunner.scala:645)",
+    ])
+    assert exception_summary(text) == (
+        "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    assert exception_summary("org.apache.spark.SparkException: Job aborted\n\tat x") == \
+        "org.apache.spark.SparkException: Job aborted"
+    assert exception_summary(None) == "unknown error"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cdc_features.monitoring.drift import PSI_ALERT
-from cdc_features.monitoring.registry import MetricsRegistry
+from cdc_features.monitoring.registry import MetricsRegistry, exception_summary
 
 log = logging.getLogger("cdc_features.monitoring")
 
@@ -75,10 +75,9 @@ class AlertEngine:
         out: list[Alert] = []
         for name, q in sorted(self.registry.queries().items()):
             if q.status == "failed":
-                first = (q.exception or "").strip().splitlines()[:1]
                 out.append(Alert("StreamingQueryFailed", name, 1, 0,
                                  f"query {name} terminated with an exception: "
-                                 f"{first[0] if first else 'unknown'}"))
+                                 f"{exception_summary(q.exception)}"))
             fresh = q.freshness_seconds(now)
             if fresh is not None and fresh > t.freshness_seconds:
                 out.append(Alert("FeatureFreshnessStale", name, fresh, t.freshness_seconds,

@@ -19,7 +19,12 @@ from pyspark.sql.streaming.listener import (
     QueryTerminatedEvent,
 )
 
-from cdc_features.monitoring.registry import BatchProgress, MetricsRegistry, default_registry
+from cdc_features.monitoring.registry import (
+    BatchProgress,
+    MetricsRegistry,
+    default_registry,
+    exception_summary,
+)
 
 log = logging.getLogger("cdc_features.monitoring")
 
@@ -65,7 +70,7 @@ class FeatureListener(StreamingQueryListener):
 
     def onQueryTerminated(self, event: QueryTerminatedEvent) -> None:
         if event.exception:  # the query died: say so loudly, with Spark's exception text
-            log.error("streaming query %s failed: %s", event.id, event.exception.splitlines()[0])
+            log.error("streaming query %s failed: %s", event.id, exception_summary(event.exception))
         self.registry.query_terminated(str(event.id), event.exception,
                                        event.errorClassOnException)
 # endregion

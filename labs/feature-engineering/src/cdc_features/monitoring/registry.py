@@ -14,6 +14,7 @@ so a test can move time forward without sleeping.
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -25,6 +26,31 @@ Clock = Callable[[], datetime]
 
 #: how many recent micro-batches per query are kept (for the drop-rate rule and the status line)
 RECENT_BATCHES = 50
+
+
+_PY_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b.*$")
+_WRAPPERS = ("py4j.", "org.", "java.", "scala.", "pyspark.errors.")
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+def exception_summary(text: str | None) -> str:
+    """The one line of a (Spark + Python) exception text that names what went wrong.
+
+    Spark wraps a failing ``foreachBatch`` function in Java and py4j layers whose first line says
+    only "An exception was raised by the Python Proxy"; the useful line is the Python exception
+    that was raised (not the ones it was handling), e.g.
+    ``redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.``
+    """
+    if not text:
+        return "unknown error"
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not _PY_EXCEPTION.match(line) or line.startswith(_WRAPPERS):
+            continue
+        following = next((n.strip() for n in lines[i + 1:] if n.strip()), "")
+        if not following.startswith(_CHAINED):
+            return line.strip()
+    return next((n.strip() for n in lines if n.strip()), "unknown error")
 
 
 def utc_now() -> datetime:
@@ -180,7 +206,8 @@ class MetricsRegistry:
             stats = self._query(write.query)
             stats.writes += 1
             stats.rows_written_total += write.rows
-            stats.last_write = write
+            if write.rows or stats.last_write is None:  # an empty batch keeps the last lag
+                stats.last_write = write
             if write.newest_event_ts is not None and (
                 stats.newest_event_ts is None or write.newest_event_ts > stats.newest_event_ts
             ):

@@ -1,0 +1,380 @@
+"""The monitoring on real Structured Streaming queries.
+
+Each test runs a small streaming job of the pipeline's shape — JSON files → watermark (30 days) →
+daily tiles per customer → ``foreachBatch`` sink — and checks what the listener, the sink
+observation and the alert rules report: exact late-event counts, freshness under a paused and
+resumed source (an injected clock instead of minutes of sleep), lag quantiles, drift, the metrics
+endpoint, and a sink whose Redis server died.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from cdc_features import redis_sink
+from cdc_features.monitoring import (
+    METRICS,
+    AlertEngine,
+    DriftMonitor,
+    FeatureListener,
+    MetricsRegistry,
+    MetricsServer,
+    Thresholds,
+    load_baselines,
+    monitored_sink,
+    save_baselines,
+)
+
+ORDER_SCHEMA = "customer_id long, order_ts timestamp, amount decimal(10,2), commit_ts timestamp"
+T = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def order(customer_id: int, order_ts: datetime, amount: float | str = "10.00",
+          commit_ts: datetime | None = None) -> dict[str, Any]:
+    return {"customer_id": customer_id, "order_ts": iso(order_ts), "amount": str(amount),
+            "commit_ts": iso(commit_ts or order_ts)}
+
+
+def daily_tiles(orders: DataFrame) -> DataFrame:
+    """Per customer and UTC day: orders, spend, last order time, newest commit time."""
+    return (
+        orders.withWatermark("order_ts", "30 days")
+        .groupBy("customer_id", F.window("order_ts", "1 day"))
+        .agg(F.count(F.lit(1)).cast("int").alias("order_count"),
+             F.sum("amount").cast("decimal(12,2)").alias("total_spend"),
+             F.max("order_ts").alias("last_order_ts"),
+             F.max("commit_ts").alias("commit_ts"))
+        .select("customer_id", F.to_date("window.start").alias("day"), "order_count",
+                "total_spend", "last_order_ts", "commit_ts")
+    )
+
+
+class Stream:
+    """A watched input folder and one streaming query over it (one file = one micro-batch)."""
+
+    def __init__(self, spark: SparkSession, root: Path, name: str) -> None:
+        self.spark, self.name = spark, name
+        self.input = root / f"{name}-in"
+        self.checkpoint = root / f"{name}-checkpoint"
+        self.input.mkdir(parents=True)
+        self.files = 0
+        self.query: StreamingQuery | None = None
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        self.files += 1
+        hidden = self.input / f".{self.files:04d}.json"  # the source ignores dot files
+        hidden.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        hidden.rename(self.input / f"{self.files:04d}.json")
+
+    def start(self, sink: Callable[[DataFrame, int], None]) -> StreamingQuery:
+        orders = (self.spark.readStream.schema(ORDER_SCHEMA)
+                  .option("maxFilesPerTrigger", 1).json(str(self.input)))
+        self.query = (daily_tiles(orders).writeStream.queryName(self.name)
+                      .outputMode("update").foreachBatch(sink)
+                      .option("checkpointLocation", str(self.checkpoint)).start())
+        return self.query
+
+    def process(self, registry: MetricsRegistry) -> None:
+        """Run every pending file and wait until the listener has seen the last batch."""
+        assert self.query is not None
+        self.query.processAllAvailable()
+        registry.wait_for_batch(self.name, self.query.lastProgress["batchId"])
+
+    def stop(self) -> None:
+        if self.query is not None and self.query.isActive:
+            self.query.stop()
+
+
+@pytest.fixture()
+def listening(spark: SparkSession) -> Iterator[Callable[[MetricsRegistry], None]]:
+    """Register a FeatureListener on the session for a registry; removed after the test."""
+    added: list[FeatureListener] = []
+
+    def listen(registry: MetricsRegistry) -> None:
+        listener = FeatureListener(registry)
+        spark.streams.addListener(listener)
+        added.append(listener)
+
+    yield listen
+    for listener in added:
+        spark.streams.removeListener(listener)
+
+
+@pytest.fixture()
+def alert_log(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    caplog.set_level(logging.WARNING, logger="cdc_features.monitoring")
+    return lambda: [r.getMessage() for r in caplog.records
+                    if r.getMessage().startswith(("ALERT", "RESOLVED"))]
+
+
+def collecting_sink(out: list[dict[str, Any]]) -> Callable[[DataFrame, int], None]:
+    def sink(batch_df: DataFrame, batch_id: int) -> None:
+        out.extend(r.asDict() for r in batch_df.collect())
+    return sink
+
+
+def test_late_events_raise_the_dropped_counter_by_exactly_the_number_sent(
+        spark: SparkSession, tmp_path: Path, listening, alert_log) -> None:
+    registry = MetricsRegistry()
+    listening(registry)
+    written: list[dict[str, Any]] = []
+    stream = Stream(spark, tmp_path, "late_events")
+    try:
+        # batch 0: four orders on 1 March → the watermark becomes 1 March 12:00 − 30 days
+        stream.add([order(c, T) for c in (1, 2, 3, 4)])
+        stream.start(collecting_sink(written))
+        stream.process(registry)
+        assert registry.query("late_events").rows_dropped_total == 0
+        # five orders of five customers on 10 January (their tiles ended before the watermark,
+        # 29 January 12:00) and two on-time orders
+        late_day = datetime(2026, 1, 10, 9, 30, tzinfo=timezone.utc)
+        stream.add([order(c, late_day) for c in (11, 12, 13, 14, 15)]
+                   + [order(5, T), order(1, T + timedelta(hours=1))])
+        stream.process(registry)
+        stats = registry.query("late_events")
+        assert stats.rows_dropped_total == 5
+        assert stats.input_rows_total == 11
+        [late_batch] = [b for b in stats.recent if b.input_rows == 7]
+        assert late_batch.rows_dropped_by_watermark == 5
+        assert late_batch.watermark == T - timedelta(days=30)
+        assert {r["customer_id"] for r in written} == {1, 2, 3, 4, 5}  # no late tile written
+        # 5 of 11 input rows dropped: over the 1 % drop-rate threshold
+        assert [a.name for a in AlertEngine(registry).evaluate()] == ["WatermarkDropRateHigh"]
+        assert alert_log()[0].startswith("ALERT WatermarkDropRateHigh [late_events]: "
+                                         "late_events dropped 5 of 11 input rows")
+        # Spark counts after partial aggregation: three late orders of ONE customer and day
+        # in one input file reach the state store as one row
+        stream.add([order(21, late_day, "1.00"), order(21, late_day, "2.00"),
+                    order(21, late_day + timedelta(hours=1), "3.00")])
+        stream.process(registry)
+        assert registry.query("late_events").rows_dropped_total == 6
+    finally:
+        stream.stop()
+
+
+def test_paused_source_grows_freshness_fires_the_alert_and_resuming_clears_it(
+        spark: SparkSession, tmp_path: Path, listening, alert_log) -> None:
+    clock = FakeClock(T)
+    registry = MetricsRegistry(clock=clock)
+    listening(registry)
+    engine = AlertEngine(registry, Thresholds(freshness_seconds=300, lag_p99_seconds=120))
+    server = MetricsServer(registry, engine).start()
+    written: list[dict[str, Any]] = []
+    stream = Stream(spark, tmp_path, "freshness")
+    try:
+        # five customers; commits 1, 2, 3, 4 and 100 seconds before the (frozen) write time
+        stream.add([order(c, T - timedelta(seconds=10 + c), commit_ts=T - timedelta(seconds=lag))
+                    for c, lag in zip((1, 2, 3, 4, 5), (1, 2, 3, 4, 100))])
+        stream.start(monitored_sink(collecting_sink(written), query="freshness",
+                                    event_time_col="last_order_ts", registry=registry))
+        stream.process(registry)
+        stats = registry.query("freshness")
+        # (a following no-data batch, run to advance the watermark, writes nothing)
+        assert stats.rows_written_total == 5 == len(written) == stats.last_write.rows
+        assert stats.newest_event_ts == T - timedelta(seconds=11)
+        assert stats.freshness_seconds(clock()) == 11
+        assert (stats.last_write.lag_p50_seconds, stats.last_write.lag_p99_seconds) == (3, 100)
+        assert (stats.lag_sum_seconds, stats.lag_count) == (110, 5)
+        assert engine.evaluate() == []
+
+        # the source pauses: no new file, so no new batch, and ten minutes pass
+        batches_before = registry.query("freshness").batches
+        clock.now = T + timedelta(minutes=10)
+        [alert] = engine.evaluate()
+        assert (alert.name, alert.subject, alert.value) == ("FeatureFreshnessStale", "freshness", 611)
+        metrics = {f.name: f for f in text_string_to_metric_families(scrape(server.url))}
+        assert {s.value for s in metrics["cdc_features_freshness_seconds"].samples} == {611}
+        assert registry.query("freshness").batches == batches_before
+        assert alert_log() == [
+            "ALERT FeatureFreshnessStale [freshness]: feature freshness of freshness is 611s "
+            "(> 300s): newest event in the store is 2026-03-01 11:59:49 UTC — the newest event "
+            "in the feature store is too old: the source is paused, or the pipeline is stuck"]
+
+        # the source resumes with an order placed 2 seconds ago
+        stream.add([order(6, clock.now - timedelta(seconds=2),
+                          commit_ts=clock.now - timedelta(seconds=1))])
+        stream.process(registry)
+        assert engine.evaluate() == []
+        assert alert_log()[1:] == ["RESOLVED FeatureFreshnessStale [freshness]"]
+        assert registry.query("freshness").freshness_seconds(clock()) == 2
+
+        # the endpoint now serves every per-query metric of the documented set from real data
+        text = scrape(server.url)
+        families = {f.name for f in text_string_to_metric_families(text)}
+        per_query = {n.removesuffix("_total") if kind == "counter" else n
+                     for n, (kind, _) in METRICS.items()
+                     if n not in {"cdc_features_dead_letters_total", "cdc_features_psi",
+                                  "cdc_features_missing_ratio", "cdc_features_stale_keys",
+                                  "cdc_features_alert_firing"}}
+        assert per_query <= families
+        assert 'cdc_features_input_rows_total{query="freshness"} 6' in text
+        assert 'cdc_features_end_to_end_lag_seconds{query="freshness",quantile="0.99"} 1' in text
+    finally:
+        stream.stop()
+        server.stop()
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.read().decode("utf-8")
+
+
+def amounts(seed: int, n: int, scale: float = 1.0) -> list[str]:
+    rng = random.Random(seed)
+    return [f"{rng.lognormvariate(4.0, 0.5) * scale:.2f}" for _ in range(n)]
+
+
+def run_amounts(spark: SparkSession, root: Path, name: str, values: list[str],
+                drift: DriftMonitor, registry: MetricsRegistry) -> None:
+    """Stream one order per customer (so a tile's total_spend is the order amount)."""
+    stream = Stream(spark, root, name)
+    try:
+        half = len(values) // 2
+        for offset, chunk in ((0, values[:half]), (half, values[half:])):
+            stream.add([order(offset + i, T, v) for i, v in enumerate(chunk)])
+        stream.start(monitored_sink(lambda df, bid: None, query=name,
+                                    event_time_col="last_order_ts", registry=registry,
+                                    drift=drift, drift_columns={"total_spend": "total_spend"}))
+        stream.process(registry)
+        assert registry.query(name).rows_written_total == len(values)
+    finally:
+        stream.stop()
+
+
+def test_shifted_amounts_raise_psi_over_the_alert_level_and_unshifted_do_not(
+        spark: SparkSession, tmp_path: Path, listening, alert_log) -> None:
+    registry = MetricsRegistry(clock=FakeClock(T))  # orders at T, written "at T": fresh, no lag
+    listening(registry)
+    # a baseline run: sample the written feature values, save the distribution
+    collect = DriftMonitor(window=5000, registry=registry)
+    run_amounts(spark, tmp_path, "drift_baseline", amounts(1, 2000), collect, registry)
+    assert len(collect.sample("total_spend")) == 2000
+    save_baselines(tmp_path / "baseline.json", collect.baselines_from_sample())
+    baselines = load_baselines(tmp_path / "baseline.json")
+    assert [b.size for b in baselines.values()] == [2000]
+
+    same = DriftMonitor(baselines, registry=registry)
+    run_amounts(spark, tmp_path, "drift_same", amounts(2, 2000), same, registry)
+    engine = AlertEngine(registry)
+    unshifted = same.evaluate()["total_spend"]
+    assert unshifted < 0.1
+    assert engine.evaluate() == [] and alert_log() == []
+
+    shifted = DriftMonitor(baselines, registry=registry)
+    run_amounts(spark, tmp_path, "drift_shifted", amounts(3, 2000, scale=1.5), shifted, registry)
+    score = shifted.evaluate()["total_spend"]
+    assert score > 0.25
+    assert [(a.name, a.subject) for a in engine.evaluate()] == [("FeatureDrift", "total_spend")]
+    assert alert_log()[0].startswith(f"ALERT FeatureDrift [total_spend]: feature total_spend "
+                                     f"drifted: PSI {score:.3f} > 0.25")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of this test only (the test stops it); a missing binary is an error."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server not found on PATH: install the Debian package 'redis-server'")
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield url, proc
+    if proc.poll() is None:
+        proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_a_sink_whose_redis_stopped_is_reported_as_a_failure_not_a_hang(
+        spark: SparkSession, tmp_path: Path, listening, alert_log, own_redis) -> None:
+    url, server = own_redis
+    registry = MetricsRegistry(clock=FakeClock(T + timedelta(seconds=5)))
+    listening(registry)
+    previous = redis_sink._config
+    redis_sink.configure_feature_store(url)
+    stream = Stream(spark, tmp_path, "customer_features")
+    try:
+        stream.add([order(1, T, "12.50"), order(1, T + timedelta(hours=1), "7.50")])
+        query = stream.start(monitored_sink(redis_sink.write_to_feature_store,
+                                            query="customer_features",
+                                            event_time_col="last_order_ts", registry=registry))
+        stream.process(registry)
+        stored = redis.Redis.from_url(url, decode_responses=True).hgetall("cf:1:20260301")
+        assert stored["order_count"] == "2" and stored["total_spend"] == "20.00"
+        assert registry.query("customer_features").rows_written_total == 1
+
+        server.terminate()  # the feature store goes away
+        server.wait(timeout=10)
+        stream.add([order(2, T, "5.00")])
+        started = time.monotonic()
+        with pytest.raises(StreamingQueryException) as failure:
+            if not query.awaitTermination(timeout=120):
+                pytest.fail("the query neither wrote nor failed within 120 s: a silent hang")
+        assert time.monotonic() - started < 120
+        assert "ConnectionError" in str(failure.value)
+        registry.wait_for(lambda r: r.query("customer_features").status == "failed", timeout=30)
+        stats = registry.query("customer_features")
+        assert stats.sink_failures == 1 and "ConnectionError" in (stats.last_sink_error or "")
+        assert "ConnectionError" in (stats.exception or "")
+        assert stats.rows_written_total == 1  # the failed batch is not counted as written
+        [alert] = AlertEngine(registry).evaluate()
+        assert alert.name == "StreamingQueryFailed"
+        [line] = alert_log()
+        assert line.startswith(
+            "ALERT StreamingQueryFailed [customer_features]: query customer_features terminated "
+            "with an exception: redis.exceptions.ConnectionError: Error 111 connecting to "
+            f"127.0.0.1:{url.split(':')[2].split('/')[0]}. Connection refused.")
+    finally:
+        stream.stop()
+        redis_sink._config = previous
