@@ -1,0 +1,192 @@
+"""End to end on real components: PostgreSQL → Debezium → Kafka → Spark → Redis.
+
+One scenario, in order (each step checks the whole feature store):
+1. rows that exist before the connector starts (read by Debezium's snapshot), then a
+   steady stream of orders, corrections, cancellations, deletes and back-dated orders;
+2. the Spark job is stopped in the middle of a stream and restarted from its checkpoint;
+3. Kafka Connect is killed in the middle of a stream (SIGKILL: its last source offsets are
+   not flushed, so Debezium sends those changes again) and restarted.
+After each step, the features read from Redis at T = now equal both the batch reference
+(``cdc_features.reference``) computed from every message on the Kafka topics, and an
+independent SQL computation over the database's current rows.
+
+Run with ``stack/e2e-test.sh`` (starts and stops the stack; JUnit XML to $JUNIT_XML).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from stackctl import (
+    Stack, contains_change, duplicate_deliveries, finish_workload, kafka_messages, payload,
+    read_changes, run_workload, sql_customer_truth, sql_product_truth,
+)
+
+PREFIX = "dbserver1"
+TOPICS = [f"{PREFIX}.inventory.orders", f"{PREFIX}.inventory.order_items"]
+CATCH_UP_SECONDS = 180
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = Stack(Path(__file__).resolve().parent.parent / ".run" / "e2e")
+    s.reset()
+    try:
+        s.up()
+        yield s
+    finally:
+        s.down()
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from cdc_features.spark import get_spark
+
+    session = get_spark("cdc-features-e2e", kafka=True)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def store(stack: Stack) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(stack.env()["REDIS_URL"])
+    yield client
+    client.close()
+
+
+class Job:
+    """The lab's streaming job (cdc_features.pipeline) on the stack's Kafka and Redis."""
+
+    def __init__(self, spark: Any, stack: Stack, checkpoint: Path) -> None:
+        from cdc_features.pipeline import PipelineConfig
+
+        env = stack.env()
+        self.spark = spark
+        self.config = PipelineConfig(
+            checkpoint_dir=checkpoint, source="kafka", bootstrap_servers=env["KAFKA_BOOTSTRAP"],
+            topic_prefix=PREFIX, sinks=("redis",), redis_url=env["REDIS_URL"],
+            trigger="1 second", progress=False)
+        self.pipeline: Any = None
+
+    def start(self) -> None:
+        from cdc_features.pipeline import start_pipeline
+
+        self.pipeline = start_pipeline(self.spark, self.config)
+
+    def stop(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
+
+    def await_idle(self) -> None:
+        self.pipeline.await_idle()
+
+
+def wait_for_kafka(spark: Any, stack: Stack, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Wait until the last change reached Kafka; return every message on the topics."""
+    bootstrap = stack.env()["KAFKA_BOOTSTRAP"]
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    while True:
+        messages = kafka_messages(spark, bootstrap, TOPICS)
+        if contains_change(messages, changes[-1], PREFIX):
+            return messages
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"the last change ({changes[-1]['kind']} of order {changes[-1]['order_id']}) did not "
+                f"reach Kafka in {CATCH_UP_SECONDS}s; see {stack.run_dir / 'logs/connect.log'}")
+        time.sleep(1)
+
+
+def check_store(stack: Stack, store: redis.Redis, messages: list[dict[str, Any]]) -> dict[str, int]:
+    """Redis features at T = now equal the batch reference and the SQL truth."""
+    from cdc_features.redis_sink import read_all_customer_features, read_all_product_features
+    from cdc_features.reference import reference_customer_features, reference_product_features
+
+    at = datetime.now(timezone.utc)
+    raw = [{"topic": m["topic"], "key": m["key"], "value": m["value"]} for m in messages]
+    ref_customers = reference_customer_features(raw, at)
+    ref_products = reference_product_features(raw, at)
+    sql_customers = sql_customer_truth(stack, at)
+    sql_products = sql_product_truth(stack, at)
+
+    customer_ids = set(ref_customers) | set(sql_customers)
+    product_ids = set(ref_products) | set(sql_products)
+    got_customers = read_all_customer_features(store, at, customer_ids)
+    got_products = read_all_product_features(store, at, product_ids)
+
+    counted = [c for c in ref_customers.values() if c.order_count_30d > 0]
+    assert len(counted) >= 10, f"too few customers with orders to be a meaningful check: {counted}"
+    for cid in sorted(customer_ids):
+        got = got_customers[cid]
+        if cid in ref_customers:
+            assert got == ref_customers[cid], f"customer {cid}: Redis {got} != reference {ref_customers[cid]}"
+        truth = sql_customers.get(cid)
+        assert got.order_count_30d == (truth.order_count_30d if truth else 0), (cid, got, truth)
+        assert got.total_spend_30d == (truth.total_spend_30d if truth else Decimal("0.00")), (cid, got, truth)
+        assert got.last_order_ts == (truth.last_order_ts if truth else None), (cid, got, truth)
+    for pid in sorted(product_ids):
+        got = got_products[pid]
+        if pid in ref_products:
+            assert got == ref_products[pid], f"product {pid}: Redis {got} != reference {ref_products[pid]}"
+        truth = sql_products.get(pid)
+        assert got.units_sold_7d == (truth.units_sold_7d if truth else 0), (pid, got, truth)
+        assert got.revenue_7d == (truth.revenue_7d if truth else Decimal("0.00")), (pid, got, truth)
+        assert got.unique_customers_7d == (truth.unique_customers_7d if truth else 0), (pid, got, truth)
+    return {"customers": len(customer_ids), "products": len(product_ids), "messages": len(messages)}
+
+
+def test_cdc_to_redis_end_to_end(stack: Stack, spark: Any, store: redis.Redis) -> None:
+    work = stack.run_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    changes_file = work / "changes.jsonl"
+
+    # 1. rows before the connector exists → snapshot (op=r); then a steady stream
+    run_workload(stack, changes_file, seed=11, changes=150, rate=0)
+    stack.connector()
+    job = Job(spark, stack, work / "checkpoints")
+    job.start()
+    try:
+        run_workload(stack, changes_file, seed=12, changes=1200, rate=150)
+        messages = wait_for_kafka(spark, stack, read_changes(changes_file))
+        job.await_idle()
+        ops = {payload(m["value"])["op"] if m["value"] else None for m in messages}
+        assert {"r", "c", "u", "d", None} <= ops, ops
+        summary = check_store(stack, store, messages)
+        print(f"step 1 (snapshot + stream): {summary}")
+
+        # 2. stop the Spark job mid-stream, restart it from its checkpoint
+        proc = run_workload(stack, changes_file, seed=13, changes=800, rate=100, background=True)
+        time.sleep(3)
+        job.stop()
+        time.sleep(2)
+        job.start()
+        finish_workload(proc)
+        messages = wait_for_kafka(spark, stack, read_changes(changes_file))
+        job.await_idle()
+        summary = check_store(stack, store, messages)
+        print(f"step 2 (Spark restarted from its checkpoint): {summary}")
+
+        # 3. crash Kafka Connect mid-stream; Debezium resumes from its last flushed offset
+        before = duplicate_deliveries(messages)
+        proc = run_workload(stack, changes_file, seed=14, changes=800, rate=100, background=True)
+        time.sleep(3)
+        stack.crash_connect()
+        stack.up("connect")
+        stack.connector()
+        finish_workload(proc)
+        messages = wait_for_kafka(spark, stack, read_changes(changes_file))
+        job.await_idle()
+        summary = check_store(stack, store, messages)
+        resent = duplicate_deliveries(messages) - before
+        print(f"step 3 (Connect killed and restarted): {summary}, re-sent messages: {resent}")
+        assert len(read_changes(changes_file)) == 150 + 1200 + 800 + 800
+    finally:
+        job.stop()
