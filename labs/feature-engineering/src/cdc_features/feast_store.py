@@ -343,3 +343,27 @@ def training_frame(store: Any, entity_df: pd.DataFrame) -> pd.DataFrame:
     out = frame.merge(found[[ROW_ID, *feature_cols]], on=ROW_ID, how="left",
                       validate="one_to_one")
     return out.sort_values(ROW_ID).drop(columns=[ROW_ID, "read_ts_us"]).reset_index(drop=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cdc_features.feast_store prepare --repo DIR --redis-url URL``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cdc_features.feast_store")
+    sub = parser.add_subparsers(dest="command", required=True)
+    prep = sub.add_parser("prepare", help="copy feature_repo/ to --repo, point it at "
+                                          "--redis-url and apply it (feast apply)")
+    prep.add_argument("--repo", type=Path, required=True)
+    prep.add_argument("--redis-url", required=True)
+    args = parser.parse_args(argv)
+    if Path(args.repo).resolve() == FEATURE_REPO.resolve():
+        parser.error("--repo must be a working copy, not the committed feature_repo/")
+    store = prepare_repo(args.repo, args.redis_url)
+    views = sorted(v.name for v in store.list_feature_views())
+    print(f"applied {args.repo}: feature views {', '.join(views)}; online store "
+          f"{redis_connection_string(args.redis_url)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
