@@ -1,0 +1,24 @@
+import { defineConfig } from 'astro/config';
+import mdx from '@astrojs/mdx';
+import { fileURLToPath } from 'node:url';
+import { rehypeDiagrams } from './src/lib/diagrams.ts';
+import { remarkCodeBlocks } from './src/lib/code-blocks.ts';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+export default defineConfig({
+  site: 'http://localhost:4321',
+  trailingSlash: 'always',
+  integrations: [mdx()],
+  markdown: {
+    syntaxHighlight: { type: 'shiki', excludeLangs: ['mermaid'] },
+    shikiConfig: {
+      themes: { light: 'github-light', dark: 'github-dark' },
+      defaultColor: 'light',
+    },
+    remarkPlugins: [remarkCodeBlocks],
+    rehypePlugins: [[rehypeDiagrams, { cacheDir: `${root}src/diagrams`, root }]],
+  },
+  build: { inlineStylesheets: 'always' },
+  devToolbar: { enabled: false },
+});

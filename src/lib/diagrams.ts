@@ -1,0 +1,180 @@
+/**
+ * Build-time Mermaid diagrams: every ```mermaid block becomes an inline <svg>. Rendered SVGs are
+ * cached in a committed folder under a hash of their source, so a build without a browser works
+ * while diagrams are unchanged; a changed diagram is rendered by rehype-mermaid in Chromium.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Element, ElementContent, Root, RootContent } from 'hast';
+import { fromHtml } from 'hast-util-from-html';
+import { toHtml } from 'hast-util-to-html';
+import rehypeMermaid from 'rehype-mermaid';
+import { unified, type Processor } from 'unified';
+import { visit } from 'unist-util-visit';
+import type { VFile } from 'vfile';
+
+/** Mermaid settings every diagram is rendered with; part of the cache key. */
+export const mermaidConfig = {
+  theme: 'default',
+  fontFamily: 'ui-sans-serif, system-ui, sans-serif',
+  flowchart: { htmlLabels: false },
+} as const;
+
+/** Bump when the rendering pipeline changes in a way that changes the SVG. */
+const RENDER_VERSION = 'v1';
+
+/** Browser flags that work headless on this machine kind. */
+export const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** The cache key of a diagram: a short hash of its source and the render settings. */
+export function diagramHash(source: string): string {
+  return createHash('sha256')
+    .update(`${RENDER_VERSION}\n${JSON.stringify(mermaidConfig)}\n${source.trim()}\n`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Chromium candidates: $CHROMIUM_PATH first, then the usual Debian/Ubuntu locations. */
+export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = [env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+  return candidates.find((path): path is string => Boolean(path) && existsSync(path!));
+}
+
+export interface DiagramOptions {
+  /** Folder of cached SVGs (`<hash>.svg`). */
+  cacheDir: string;
+  /** Repository root, for file names in messages. */
+  root: string;
+  /** Chromium executable; default: findChromium(). */
+  executablePath?: string;
+}
+
+function isMermaidPre(node: Element): boolean {
+  if (node.tagName !== 'pre') return false;
+  const code = node.children.find((c): c is Element => c.type === 'element' && c.tagName === 'code');
+  const classes = code?.properties?.className;
+  return Array.isArray(classes) && classes.includes('language-mermaid');
+}
+
+function textOf(node: ElementContent | RootContent): string {
+  if (node.type === 'text') return node.value;
+  if ('children' in node) return (node.children as ElementContent[]).map(textOf).join('');
+  return '';
+}
+
+/** The text of a sibling <figcaption> (HTML or MDX JSX), which names the diagram for screen readers. */
+function captionOf(parent: Element | Root): string | undefined {
+  for (const child of parent.children as (RootContent & { name?: string; tagName?: string })[]) {
+    if (child.tagName === 'figcaption' || child.name === 'figcaption') {
+      const text = textOf(child).replace(/\s+/g, ' ').trim();
+      if (text) return text;
+    }
+  }
+  return undefined;
+}
+
+function svgFromCache(svg: string): Element {
+  const fragment = fromHtml(svg, { fragment: true, space: 'svg' });
+  const element = fragment.children.find((c): c is Element => c.type === 'element');
+  if (!element) throw new Error('cached diagram is not an SVG element');
+  return element;
+}
+
+/** The rehype plugin: replace mermaid blocks with cached or freshly rendered inline SVG. */
+export function rehypeDiagrams(options: DiagramOptions) {
+  const renderers = new Map<string, Processor<Root, Root, Root>>();
+  return async function transform(tree: Root, file: VFile): Promise<void> {
+    const found: { parent: Element | Root; index: number; source: string; line?: number; label: string }[] = [];
+    visit(tree, 'element', (node, index, parent) => {
+      if (parent && index !== undefined && isMermaidPre(node)) {
+        found.push({
+          parent: parent as Element | Root,
+          index,
+          source: textOf(node),
+          line: node.position?.start.line,
+          label: captionOf(parent as Element | Root) ?? 'Диаграмма',
+        });
+      }
+    });
+    if (found.length === 0) return;
+    const fileName = file.path ? relative(options.root, file.path) : '<unknown file>';
+    for (const diagram of found) {
+      const hash = diagramHash(diagram.source);
+      const cached = join(options.cacheDir, `${hash}.svg`);
+      let svg: string;
+      if (existsSync(cached)) {
+        svg = readFileSync(cached, 'utf8');
+      } else {
+        svg = await renderDiagram(diagram.source, hash, fileName, diagram.line, options, renderers);
+        mkdirSync(options.cacheDir, { recursive: true });
+        writeFileSync(cached, svg + '\n');
+      }
+      const element = svgFromCache(svg);
+      element.properties = { ...element.properties, role: 'img', ariaLabel: diagram.label, dataDiagram: hash };
+      diagram.parent.children[diagram.index] = element;
+    }
+  };
+}
+
+async function renderDiagram(
+  source: string,
+  hash: string,
+  fileName: string,
+  line: number | undefined,
+  options: DiagramOptions,
+  renderers: Map<string, Processor<Root, Root, Root>>,
+): Promise<string> {
+  const where = line ? `${fileName}:${line}` : fileName;
+  const executablePath = options.executablePath ?? findChromium();
+  if (!executablePath || !existsSync(executablePath)) {
+    throw new Error(
+      `${where}: this Mermaid diagram is new or changed (hash ${hash}) and must be rendered, ` +
+        `but no Chromium was found${options.executablePath ? ` at ${options.executablePath}` : ''}. ` +
+        `Install it (Debian/Ubuntu: apt-get install chromium) or set CHROMIUM_PATH to a Chrome/Chromium binary, then build again. ` +
+        `Rendered SVGs are cached in ${relative(options.root, options.cacheDir)}/ — commit them.`,
+    );
+  }
+  let renderer = renderers.get(executablePath);
+  if (!renderer) {
+    renderer = unified().use(rehypeMermaid, {
+      strategy: 'inline-svg',
+      prefix: 'mermaid',
+      mermaidConfig: { ...mermaidConfig },
+      launchOptions: { executablePath, args: chromiumArgs },
+    }) as unknown as Processor<Root, Root, Root>;
+    renderers.set(executablePath, renderer);
+  }
+  const tree: Root = {
+    type: 'root',
+    children: [
+      {
+        type: 'element',
+        tagName: 'pre',
+        properties: {},
+        children: [
+          { type: 'element', tagName: 'code', properties: { className: ['language-mermaid'] }, children: [{ type: 'text', value: source }] },
+        ],
+      },
+    ],
+  };
+  let result: Root;
+  try {
+    result = await renderer.run(tree);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`${where}: invalid Mermaid diagram: ${reason.split('\n').slice(0, 6).join('\n')}`);
+  }
+  const svg = result.children.find((c): c is Element => c.type === 'element' && c.tagName === 'svg');
+  if (!svg) throw new Error(`${where}: Mermaid rendering produced no <svg>`);
+  // Make the ids unique per diagram so several diagrams on one page never collide.
+  return toHtml(svg, { space: 'svg' }).replaceAll('mermaid-0', `mermaid-${hash}`);
+}
