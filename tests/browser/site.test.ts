@@ -1,0 +1,247 @@
+// Browser tests of the built site in Debian Chromium: every page loads cleanly, has one <h1>,
+// inline SVG diagrams, no horizontal overflow at 375 px, no serious axe violation, working links,
+// and the lesson page stays within its JavaScript and layout-shift budget.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import AxeBuilder from '@axe-core/playwright';
+import type { Browser, BrowserContext, Page } from 'playwright';
+import { launchBrowser, lessonPaths, serveBuiltSite } from './browser.ts';
+import type { StaticSite } from './static-server.ts';
+
+const JS_BUDGET_GZIP_BYTES = 40 * 1024;
+const CLS_BUDGET = 0.02;
+
+let browser: Browser;
+let site: StaticSite;
+const lessons = lessonPaths();
+const pages = ['/', ...lessons];
+
+before(async () => {
+  site = await serveBuiltSite();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+});
+
+interface Visit {
+  page: Page;
+  context: BrowserContext;
+  consoleErrors: string[];
+  failedRequests: string[];
+  foreignRequests: string[];
+  scriptBodies: Buffer[];
+}
+
+/** Open a page, recording console errors, failed and foreign requests, and script responses. */
+async function visit(
+  path: string,
+  options: { width?: number; colorScheme?: 'light' | 'dark'; init?: () => void } = {},
+): Promise<Visit> {
+  const context = await browser.newContext({
+    viewport: { width: options.width ?? 1280, height: 800 },
+    colorScheme: options.colorScheme ?? 'light',
+  });
+  if (options.init) await context.addInitScript(options.init);
+  const page = await context.newPage();
+  const result: Visit = { page, context, consoleErrors: [], failedRequests: [], foreignRequests: [], scriptBodies: [] };
+  page.on('console', (message) => {
+    if (message.type() === 'error') result.consoleErrors.push(message.text());
+  });
+  page.on('pageerror', (error) => result.consoleErrors.push(error.message));
+  page.on('requestfailed', (request) => result.failedRequests.push(`${request.url()} ${request.failure()?.errorText}`));
+  page.on('request', (request) => {
+    const url = request.url();
+    if (!url.startsWith('data:') && !url.startsWith(site.origin)) result.foreignRequests.push(url);
+  });
+  page.on('response', async (response) => {
+    if (response.status() >= 400) result.failedRequests.push(`${response.url()} HTTP ${response.status()}`);
+    if (response.request().resourceType() === 'script') result.scriptBodies.push(await response.body());
+  });
+  await page.goto(site.origin + path, { waitUntil: 'load' });
+  return result;
+}
+
+/** Runs in the page before any of its scripts: sums layout shifts not caused by input into window.__cls. */
+function observeLayoutShifts(): void {
+  const w = window as unknown as { __cls: number };
+  w.__cls = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries() as (PerformanceEntry & { value: number; hadRecentInput: boolean })[]) {
+      if (!entry.hadRecentInput) w.__cls += entry.value;
+    }
+  }).observe({ type: 'layout-shift', buffered: true });
+}
+
+test('the built site has lesson pages', () => {
+  assert.ok(lessons.includes('/course/module-5/07-feature-engineering/'), `lesson pages: ${lessons.join(', ')}`);
+});
+
+for (const path of pages) {
+  test(`${path} loads with no console error, failed or foreign request, and exactly one <h1>`, async () => {
+    const v = await visit(path);
+    try {
+      await v.page.waitForLoadState('networkidle');
+      assert.deepEqual(v.consoleErrors, []);
+      assert.deepEqual(v.failedRequests, []);
+      assert.deepEqual(v.foreignRequests, []);
+      assert.equal(await v.page.locator('h1').count(), 1);
+      assert.equal(await v.page.getAttribute('html', 'lang'), 'ru');
+    } finally {
+      await v.context.close();
+    }
+  });
+
+  test(`${path} has no horizontal overflow at 375 px and its menu opens`, async () => {
+    const v = await visit(path, { width: 375 });
+    try {
+      const overflow = await v.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `page is ${overflow}px wider than the 375px viewport`);
+      const nav = v.page.locator('#course-nav');
+      assert.equal(await nav.isVisible(), false, 'the course outline is collapsed behind the menu on a phone');
+      await v.page.getByRole('button', { name: 'Меню' }).click();
+      assert.equal(await nav.isVisible(), true, 'the menu button shows the course outline');
+      assert.equal(await v.page.getAttribute('.menu-button', 'aria-expanded'), 'true');
+    } finally {
+      await v.context.close();
+    }
+  });
+
+  for (const colorScheme of ['light', 'dark'] as const) {
+    test(`${path} has no serious or critical axe violation (${colorScheme} theme)`, async () => {
+      const v = await visit(path, { colorScheme });
+      try {
+        const results = await new AxeBuilder({ page: v.page }).analyze();
+        const serious = results.violations
+          .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+          .map((violation) => `${violation.id} (${violation.impact}): ${violation.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+        assert.deepEqual(serious, []);
+      } finally {
+        await v.context.close();
+      }
+    });
+  }
+
+  test(`${path}: every link on the page resolves`, async () => {
+    const v = await visit(path);
+    try {
+      const hrefs = await v.page.$$eval('a[href]', (links) => links.map((a) => (a as HTMLAnchorElement).href));
+      const broken: string[] = [];
+      for (const href of new Set(hrefs)) {
+        const url = new URL(href);
+        assert.equal(url.origin, site.origin, `link to another site: ${href}`);
+        if (url.hash && url.pathname === new URL(v.page.url()).pathname) {
+          const id = decodeURIComponent(url.hash.slice(1));
+          if ((await v.page.locator(`[id="${id}"]`).count()) !== 1) broken.push(`${href} (no element with id ${id})`);
+          continue;
+        }
+        const response = await v.context.request.get(href);
+        if (response.status() !== 200) broken.push(`${href} HTTP ${response.status()}`);
+      }
+      assert.deepEqual(broken, []);
+    } finally {
+      await v.context.close();
+    }
+  });
+}
+
+for (const path of lessons) {
+  test(`${path}: diagrams are inline <svg> with a size, and no Mermaid code or script remains`, async () => {
+    const v = await visit(path, { width: 375 });
+    try {
+      const diagrams = v.page.locator('svg[data-diagram]');
+      const count = await diagrams.count();
+      assert.ok(count >= 1, 'the lesson has at least one diagram');
+      for (let i = 0; i < count; i += 1) {
+        const box = await diagrams.nth(i).boundingBox();
+        assert.ok(box && box.width > 0 && box.height > 0, `diagram ${i + 1} has size ${JSON.stringify(box)}`);
+        assert.ok(box.width <= 375, `diagram ${i + 1} is ${box.width}px wide on a 375px phone`);
+      }
+      assert.equal(await v.page.locator('code.language-mermaid, pre.mermaid').count(), 0);
+      const mermaidScripts = await v.page.$$eval('script', (scripts) =>
+        scripts.filter((s) => /mermaid/i.test(s.src + s.textContent)).length,
+      );
+      assert.equal(mermaidScripts, 0);
+    } finally {
+      await v.context.close();
+    }
+  });
+
+  test(`${path}: meta, prerequisites, table of contents and previous/next are shown`, async () => {
+    const v = await visit(path);
+    try {
+      const meta = await v.page.locator('.lesson-meta').innerText();
+      assert.match(meta, /Продвинутый/);
+      assert.match(meta, /50 минут/);
+      assert.match(meta, /ETL\/ELT паттерны с CDC данными/);
+      const tocLinks = await v.page.$$eval('.toc a', (links) => links.map((a) => a.getAttribute('href')));
+      const headingIds = await v.page.$$eval('.lesson-body h2[id], .lesson-body h3[id]', (hs) => hs.map((h) => `#${h.id}`));
+      assert.deepEqual(tocLinks, headingIds);
+      assert.ok(tocLinks.length > 0);
+      assert.match(await v.page.locator('.prev-next').innerText(), /ETL\/ELT паттерны с CDC данными/);
+      assert.equal(await v.page.locator('.sidebar [aria-current="page"]').count(), 1);
+    } finally {
+      await v.context.close();
+    }
+  });
+
+  test(`${path}: «Отметить как пройденный» is kept across reloads`, async () => {
+    const v = await visit(path);
+    try {
+      const button = v.page.locator('.progress-button');
+      assert.equal(await button.getAttribute('aria-pressed'), 'false');
+      await button.click();
+      await v.page.reload();
+      assert.equal(await v.page.locator('.progress-button').getAttribute('aria-pressed'), 'true');
+      assert.equal(await v.page.locator('.sidebar .done-mark.done').count(), 1);
+    } finally {
+      await v.context.close();
+    }
+  });
+
+  test(`${path}: every code block has a copy button that copies its code`, async () => {
+    const v = await visit(path);
+    try {
+      await v.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: site.origin });
+      const blocks = v.page.locator('.code-block');
+      const count = await blocks.count();
+      assert.ok(count >= 1);
+      assert.equal(await v.page.locator('.code-block .copy-button').count(), count);
+      await blocks.first().locator('.copy-button').click();
+      await v.page.waitForFunction(() => document.querySelector('.copy-button')?.textContent === 'Скопировано');
+      const copied = await v.page.evaluate(() => navigator.clipboard.readText());
+      assert.equal(copied.trim(), (await blocks.first().locator('pre').innerText()).trim());
+    } finally {
+      await v.context.close();
+    }
+  });
+
+  test(`${path}: page weight — at most 40 KB of gzip JavaScript, CLS ≤ 0.02 while scrolling`, async () => {
+    const v = await visit(path, { init: observeLayoutShifts });
+    try {
+      const height = await v.page.evaluate(() => document.documentElement.scrollHeight);
+      for (let y = 0; y <= height; y += 600) {
+        await v.page.evaluate((top) => window.scrollTo(0, top), y);
+        await v.page.waitForTimeout(50);
+      }
+      await v.page.waitForTimeout(300);
+      const cls = await v.page.evaluate(() => (window as unknown as { __cls: number }).__cls);
+      const inline = await v.page.$$eval('script:not([src])', (scripts) => scripts.map((s) => s.textContent ?? ''));
+      const inlineGzip = inline.reduce((sum, text) => sum + gzipSync(text).length, 0);
+      const externalGzip = v.scriptBodies.reduce((sum, body) => sum + gzipSync(body).length, 0);
+      const total = inlineGzip + externalGzip;
+      console.log(
+        `page weight ${path}: JavaScript ${total} bytes gzip (${inline.length} inline scripts ${inlineGzip} B, ` +
+          `${v.scriptBodies.length} external scripts ${externalGzip} B); CLS while scrolling ${cls.toFixed(4)}`,
+      );
+      assert.ok(total <= JS_BUDGET_GZIP_BYTES, `JavaScript ${total} B gzip exceeds ${JS_BUDGET_GZIP_BYTES} B`);
+      assert.ok(cls <= CLS_BUDGET, `cumulative layout shift ${cls} exceeds ${CLS_BUDGET}`);
+      assert.deepEqual(v.foreignRequests, []);
+    } finally {
+      await v.context.close();
+    }
+  });
+}
