@@ -1,0 +1,91 @@
+// Build-time diagrams: the SVG cache is used without a browser, a changed diagram without a
+// browser stops with what to install, invalid Mermaid names the file, and the committed cache
+// matches the lessons' diagrams exactly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { globSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Element, Root } from 'hast';
+import { VFile } from 'vfile';
+import { diagramHash, findChromium, rehypeDiagrams } from '../../src/lib/diagrams.ts';
+import { findFencedBlocks } from '../../src/lib/snippets.ts';
+
+const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+/** A hast tree like MDX gives: <figure><pre><code class="language-mermaid">…</code></pre><figcaption>…</figcaption></figure>. */
+function treeWith(source: string): Root {
+  const pre: Element = {
+    type: 'element',
+    tagName: 'pre',
+    properties: {},
+    children: [{ type: 'element', tagName: 'code', properties: { className: ['language-mermaid'] }, children: [{ type: 'text', value: source }] }],
+    position: { start: { line: 12, column: 1 }, end: { line: 15, column: 4 } },
+  };
+  const caption: Element = { type: 'element', tagName: 'figcaption', properties: {}, children: [{ type: 'text', value: 'Подпись  к\nсхеме' }] };
+  return { type: 'root', children: [{ type: 'element', tagName: 'figure', properties: {}, children: [pre, caption] }] };
+}
+
+const lessonFile = () => new VFile({ path: join(root, 'src/content/course/05-module-5/99-example.mdx') });
+
+test('the diagram hash depends on the source only (not surrounding blank lines)', () => {
+  assert.equal(diagramHash('flowchart LR\n  A --> B'), diagramHash('\nflowchart LR\n  A --> B\n\n'));
+  assert.notEqual(diagramHash('flowchart LR\n  A --> B'), diagramHash('flowchart LR\n  A --> C'));
+  assert.match(diagramHash('x'), /^[0-9a-f]{16}$/);
+});
+
+test('a cached diagram becomes inline SVG without a browser, named by its caption', async () => {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'diagrams-'));
+  const source = 'flowchart LR\n  A --> B';
+  writeFileSync(join(cacheDir, `${diagramHash(source)}.svg`), '<svg id="mermaid-x" viewBox="0 0 10 10"><g><text>A</text></g></svg>\n');
+  const tree = treeWith(source);
+  await rehypeDiagrams({ cacheDir, root, executablePath: '/nonexistent/chromium' })(tree, lessonFile());
+  const figure = tree.children[0] as Element;
+  const svg = figure.children[0] as Element;
+  assert.equal(svg.tagName, 'svg');
+  assert.equal(svg.properties.ariaLabel, 'Подпись к схеме');
+  assert.equal(svg.properties.role, 'img');
+  assert.equal(svg.properties.dataDiagram, diagramHash(source));
+});
+
+test('a changed diagram without a browser stops the build saying what to install', async () => {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'diagrams-'));
+  await assert.rejects(
+    rehypeDiagrams({ cacheDir, root, executablePath: '/nonexistent/chromium' })(treeWith('flowchart LR\n  N --> M'), lessonFile()),
+    (error: Error) => {
+      assert.match(error.message, /^src\/content\/course\/05-module-5\/99-example\.mdx:12: this Mermaid diagram is new or changed/);
+      assert.match(error.message, /apt-get install chromium/);
+      assert.match(error.message, /CHROMIUM_PATH/);
+      return true;
+    },
+  );
+  assert.deepEqual(readdirSync(cacheDir), []);
+});
+
+test('invalid Mermaid fails naming the file and line (renders in Chromium)', async () => {
+  const executablePath = findChromium();
+  assert.ok(executablePath, 'this test renders with Chromium: apt-get install chromium or set CHROMIUM_PATH');
+  const cacheDir = mkdtempSync(join(tmpdir(), 'diagrams-'));
+  await assert.rejects(
+    rehypeDiagrams({ cacheDir, root, executablePath })(treeWith('flowchart LR\n  A -->> [[[ B'), lessonFile()),
+    /^Error: src\/content\/course\/05-module-5\/99-example\.mdx:12: invalid Mermaid diagram: /,
+  );
+  assert.deepEqual(readdirSync(cacheDir), [], 'nothing is cached for an invalid diagram');
+});
+
+test('the committed diagram cache holds exactly the diagrams of the lessons', () => {
+  const expected = new Set<string>();
+  for (const lesson of globSync('src/content/course/**/*.mdx', { cwd: root })) {
+    for (const block of findFencedBlocks(readFileSync(join(root, lesson), 'utf8'))) {
+      if (block.lang === 'mermaid') expected.add(`${diagramHash(block.code)}.svg`);
+    }
+  }
+  const cached = new Set(readdirSync(join(root, 'src/diagrams')).filter((f) => f.endsWith('.svg')));
+  assert.ok(expected.size > 0);
+  assert.deepEqual(
+    { missing: [...expected].filter((f) => !cached.has(f)), stale: [...cached].filter((f) => !expected.has(f)) },
+    { missing: [], stale: [] },
+    'run `npm run build` (renders new diagrams), `npm run diagrams:prune` (removes stale ones) and commit src/diagrams',
+  );
+});
