@@ -1,5 +1,6 @@
 import { defineConfig } from 'astro/config';
 import mdx from '@astrojs/mdx';
+import { unified } from '@astrojs/markdown-remark';
 import { fileURLToPath } from 'node:url';
 import { rehypeDiagrams } from './src/lib/diagrams.ts';
 import { remarkCodeBlocks } from './src/lib/code-blocks.ts';
@@ -16,8 +17,10 @@ export default defineConfig({
       themes: { light: 'github-light-high-contrast', dark: 'github-dark-high-contrast' },
       defaultColor: 'light',
     },
-    remarkPlugins: [remarkCodeBlocks],
-    rehypePlugins: [[rehypeDiagrams, { cacheDir: `${root}src/diagrams`, root }]],
+    processor: unified({
+      remarkPlugins: [remarkCodeBlocks],
+      rehypePlugins: [[rehypeDiagrams, { cacheDir: `${root}src/diagrams`, root }]],
+    }),
   },
   build: { inlineStylesheets: 'always' },
   devToolbar: { enabled: false },
