@@ -378,3 +378,22 @@ def test_a_sink_whose_redis_stopped_is_reported_as_a_failure_not_a_hang(
     finally:
         stream.stop()
         redis_sink._config = previous
+
+
+def test_dead_letters_are_counted_by_reason_code_and_a_replay_counts_once(
+        spark: SparkSession) -> None:
+    from cdc_features.monitoring import observe_dead_letters, status_line
+
+    registry = MetricsRegistry(clock=lambda: T)
+    letters = spark.createDataFrame(
+        [("{", "not_json", "t"), ('{"op":"x"}', "unknown_op:x", "t"), (None, "tombstone", "t"),
+         (None, "tombstone", "t"), ('{"a":1}', "bad_decimal:total_amount", "t")],
+        "raw string, reason string, topic string")
+    counts = {"not_json": 1, "unknown_op": 1, "tombstone": 2, "bad_decimal": 1}
+    assert observe_dead_letters(letters, 0, registry=registry) == counts
+    assert observe_dead_letters(letters, 0, registry=registry) == counts  # replay of batch 0
+    assert registry.query("dead_letters").dead_letters == counts
+    observe_dead_letters(letters.limit(0), 1, registry=registry)
+    observe_dead_letters(letters.filter("reason = 'not_json'"), 2, registry=registry)
+    assert registry.query("dead_letters").dead_letters == {**counts, "not_json": 2}
+    assert status_line(registry).endswith("dead letters 4")  # tombstones are not errors

@@ -86,13 +86,14 @@ def observe_written_batch(
     return write
 
 
-def observe_dead_letters(batch_df: DataFrame, *, query: str = "dead_letters",
+def observe_dead_letters(batch_df: DataFrame, batch_id: int, *, query: str = "dead_letters",
                          registry: MetricsRegistry | None = None) -> dict[str, int]:
-    """Count a batch of dead letters by reason code (text before the first ``:``) and record it."""
+    """Count a batch of dead letters by reason code (text before the first ``:``) and record it
+    (a replayed batch replaces its earlier counts)."""
     code = F.substring_index(F.col("reason"), ":", 1)
     counts = {r["code"]: int(r["n"]) for r in
               batch_df.groupBy(code.alias("code")).agg(F.count(F.lit(1)).alias("n")).collect()}
-    (registry or default_registry()).record_dead_letters(query, counts)
+    (registry or default_registry()).record_dead_letters(query, counts, batch_id)
     return counts
 
 

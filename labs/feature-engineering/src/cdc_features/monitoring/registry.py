@@ -153,6 +153,7 @@ class MetricsRegistry:
         self._psi: dict[str, float] = {}
         self._missing: dict[str, tuple[float, int, int]] = {}
         self._stale: dict[str, int] = {}
+        self._last_dead_letters: dict[str, tuple[int, dict[str, int]]] = {}
 
     # -- writers -------------------------------------------------------------------------------
     def _query(self, name: str) -> QueryStats:
@@ -224,12 +225,29 @@ class MetricsRegistry:
             stats.last_sink_error = f"batch {batch_id}: {type(error).__name__}: {error}"
             self._lock.notify_all()
 
-    def record_dead_letters(self, query: str, counts_by_reason: Mapping[str, int]) -> None:
-        """Dead letters of one batch, counted by reason code (``tombstone`` is one of them)."""
+    def record_dead_letters(self, query: str, counts_by_reason: Mapping[str, int],
+                            batch_id: int | None = None) -> None:
+        """Dead letters of one batch, counted by reason code (``tombstone`` is one of them).
+
+        With ``batch_id``, a replay of the last batch (a retry after a failure) replaces its
+        earlier counts instead of adding to them.
+        """
         with self._lock:
             stats = self._query(query)
+            last = self._last_dead_letters.get(query)
+            if batch_id is not None and last is not None and last[0] == batch_id:
+                for reason, count in last[1].items():
+                    stats.dead_letters[reason] -= count
             for reason, count in counts_by_reason.items():
                 stats.dead_letters[reason] = stats.dead_letters.get(reason, 0) + int(count)
+            if batch_id is not None:
+                self._last_dead_letters[query] = (batch_id, dict(counts_by_reason))
+            self._lock.notify_all()
+
+    def set_dead_letters(self, query: str, totals_by_reason: Mapping[str, int]) -> None:
+        """Replace the dead-letter totals of a query (from a counter kept elsewhere)."""
+        with self._lock:
+            self._query(query).dead_letters = {k: int(v) for k, v in totals_by_reason.items()}
             self._lock.notify_all()
 
     def set_psi(self, feature: str, value: float) -> None:
