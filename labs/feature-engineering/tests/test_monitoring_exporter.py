@@ -147,3 +147,14 @@ def test_prometheus_rules_use_only_exported_metrics_and_known_alerts() -> None:
         assert rule["expr"].count("(") == rule["expr"].count(")")
         names.append(rule["alert"])
     assert sorted(names) == sorted([*ALERT_MEANINGS, "FeatureScrapeMissing"])
+
+
+def test_refreshers_copy_outside_counters_in_before_each_scrape() -> None:
+    registry = MetricsRegistry(clock=lambda: T0)
+    totals = {"not_json": 1}
+    registry.add_refresher(lambda r: r.set_dead_letters("dead_letters", totals))
+    assert 'cdc_features_dead_letters_total{query="dead_letters",reason="not_json"} 1' \
+        in render_metrics(registry)
+    totals["not_json"] = 3
+    assert 'cdc_features_dead_letters_total{query="dead_letters",reason="not_json"} 3' \
+        in render_metrics(registry)

@@ -133,6 +133,7 @@ def render(families: dict[str, list[Sample]]) -> str:
 def render_metrics(registry: MetricsRegistry, engine: AlertEngine | None = None,
                    now: datetime | None = None) -> str:
     """Evaluate the alerts (when an engine is given) and render all metrics as text."""
+    registry.refresh()
     if engine is not None:
         engine.evaluate(now)
     return render(collect_samples(registry, engine, now))

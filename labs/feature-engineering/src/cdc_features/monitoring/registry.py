@@ -154,6 +154,17 @@ class MetricsRegistry:
         self._missing: dict[str, tuple[float, int, int]] = {}
         self._stale: dict[str, int] = {}
         self._last_dead_letters: dict[str, tuple[int, dict[str, int]]] = {}
+        self._refreshers: list[Callable[[MetricsRegistry], None]] = []
+
+    def add_refresher(self, refresh: Callable[[MetricsRegistry], None]) -> None:
+        """Register a function that copies numbers kept elsewhere (e.g. a dead-letter counter)
+        into this registry; :meth:`refresh` runs them before metrics are read."""
+        self._refreshers.append(refresh)
+
+    def refresh(self) -> None:
+        """Run the refreshers (called by the metrics endpoint and the status line)."""
+        for refresh in list(self._refreshers):
+            refresh(self)
 
     # -- writers -------------------------------------------------------------------------------
     def _query(self, name: str) -> QueryStats:

@@ -66,6 +66,7 @@ class StatusReporter:
         self._thread = threading.Thread(target=self._run, daemon=True, name="cdc-features-status")
 
     def tick(self) -> str:
+        self.registry.refresh()
         if self.engine is not None:
             self.engine.evaluate()
         line = status_line(self.registry, self.engine)
