@@ -187,3 +187,36 @@ def test_a_batch_with_too_many_customers_fails_loudly(spark: SparkSession, repo:
 def test_sink_refuses_an_unapplied_repository(tmp_path: Path, redis_url: str) -> None:
     with pytest.raises(FileNotFoundError, match="feast_store prepare"):
         feast_sink.configure_feast_sink(tmp_path, redis_url)
+
+
+def test_pipelined_read_back_equals_the_lab_read(redis_client: redis.Redis,
+                                                 redis_url: str) -> None:
+    from cdc_features.redis_sink import (
+        StoreConfig, _write_line, read_customer_features, read_product_features, write_tile,
+    )
+
+    config = StoreConfig(redis_url)
+    pipe = redis_client.pipeline(transaction=False)
+    now = datetime.now(timezone.utc).timestamp()
+    for cid, day, count, spend in [(1, "2026-03-10", 2, "7.50"), (1, "2026-02-10", 1, "1.00"),
+                                   (1, "2026-02-08", 1, "4.00"), (3, "2026-03-01", 3, "9.99")]:
+        d = datetime.fromisoformat(day).date()
+        write_tile(pipe, {"customer_id": cid, "day": d, "order_count": count,
+                          "total_spend": Decimal(spend),
+                          "last_order_ts": utc(day + "T10:00:00")}, now, config)
+    for pid, day, order, item, cust, units in [(4, "2026-03-10", 1, 1, 1, 2),
+                                               (4, "2026-03-04", 2, 3, 2, 1),
+                                               (4, "2026-03-03", 3, 4, 2, 5)]:
+        _write_line(pipe, {"product_id": pid, "day": datetime.fromisoformat(day).date(),
+                           "order_id": order, "item_id": item, "customer_id": cust,
+                           "units": units, "revenue": Decimal("2.50") * units,
+                           "active": True}, now, config)
+    pipe.execute()
+    at = utc("2026-03-10T23:00:00")
+    ids = [1, 2, 3]
+    assert feast_sink.read_customers(redis_client, ids, at) == [
+        read_customer_features(redis_client, i, at) for i in ids]
+    assert feast_sink.read_customers(redis_client, [1], at)[0].order_count_30d == 3
+    assert feast_sink.read_products(redis_client, [4, 5], at) == [
+        read_product_features(redis_client, i, at) for i in (4, 5)]
+    assert feast_sink.read_products(redis_client, [4], at)[0].units_sold_7d == 3

@@ -130,30 +130,69 @@ def next_push_time(client: redis.Redis, view: str, newest_commit: datetime | Non
     return _from_micros(candidate)
 
 
-def _changed_ids(batch_df: DataFrame, column: str, cap: int) -> list[int]:
-    ids = [r[0] for r in batch_df.select(column).where(F.col(column).isNotNull())
-           .distinct().limit(cap + 1).collect()]
-    if len(ids) > cap:
+def _changed(batch_df: DataFrame, column: str, cap: int) -> tuple[list[int], datetime | None]:
+    """The ids the batch changed (at most ``cap``) and its newest commit time, in one job."""
+    newest = F.max("commit_ts") if "commit_ts" in batch_df.columns else F.lit(None)
+    rows = (batch_df.where(F.col(column).isNotNull()).groupBy(column)
+            .agg(newest.alias("newest")).limit(cap + 1).collect())
+    if len(rows) > cap:
         raise RuntimeError(
             f"micro-batch changes more than {cap} {column}s: lower maxFilesPerTrigger / "
             f"maxOffsetsPerTrigger or raise max_entities (the Feast push is built on the driver)")
-    return sorted(int(i) for i in ids)
+    stamps = [r["newest"] for r in rows if r["newest"] is not None]
+    commit = max(stamps) if stamps else None
+    if commit is not None and commit.tzinfo is None:
+        commit = commit.replace(tzinfo=timezone.utc)
+    return sorted(int(r[column]) for r in rows), commit
 
 
-def _newest_commit(batch_df: DataFrame) -> datetime | None:
-    if "commit_ts" not in batch_df.columns:
-        return None
-    value = batch_df.agg(F.max("commit_ts")).first()[0]
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+def _read_many(client: redis.Redis, ids: Sequence[int], at: datetime, days: int,
+               key: Callable[[int, Any], str], decode: Callable[[Any, dict], Any]
+               ) -> list[list[Any]]:
+    """The lab's stored facts of the window for many entities, 200 entities per round trip."""
+    from cdc_features.definitions import window_days
+
+    first, last = window_days(at, days)
+    window = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    out: list[list[Any]] = []
+    for start in range(0, len(ids), 200):
+        chunk = ids[start:start + 200]
+        pipe = client.pipeline(transaction=False)
+        for entity_id in chunk:
+            for day in window:
+                pipe.hgetall(key(entity_id, day))
+        replies = pipe.execute()
+        for i in range(len(chunk)):
+            facts = zip(window, replies[i * len(window):(i + 1) * len(window)])
+            out.append([decode(day, fields) for day, fields in facts if fields])
+    return out
+
+
+def read_customers(client: redis.Redis, ids: Sequence[int], at: datetime
+                   ) -> list[CustomerFeatures]:
+    """``redis_sink.read_customer_features`` for many customers, pipelined together."""
+    from cdc_features.definitions import CUSTOMER_WINDOW_DAYS, customer_features_from_tiles
+    from cdc_features.redis_sink import customer_key, tile_from_hash
+
+    tiles = _read_many(client, ids, at, CUSTOMER_WINDOW_DAYS, customer_key, tile_from_hash)
+    return [customer_features_from_tiles(cid, [t for t in ts if t], at)
+            for cid, ts in zip(ids, tiles)]
+
+
+def read_products(client: redis.Redis, ids: Sequence[int], at: datetime
+                  ) -> list[ProductFeatures]:
+    """``redis_sink.read_product_features`` for many products, pipelined together."""
+    from cdc_features.definitions import PRODUCT_WINDOW_DAYS, product_features_from_lines
+    from cdc_features.redis_sink import lines_from_hash, product_key
+
+    lines = _read_many(client, ids, at, PRODUCT_WINDOW_DAYS, product_key, lines_from_hash)
+    return [product_features_from_lines(pid, [ln for day in ls for ln in day], at)
+            for pid, ls in zip(ids, lines)]
 
 
 def _push_customers(store: Any, client: redis.Redis, ids: Sequence[int], at: datetime,
                     offline: bool) -> list[CustomerFeatures]:
-    from cdc_features.redis_sink import read_customer_features
-
-    features = [read_customer_features(client, cid, at) for cid in ids]
+    features = read_customers(client, ids, at)
     feast_store.push(store, feast_store.CUSTOMER_PUSH,
                      feast_store.customer_push_frame(features, at), offline=offline)
     _track(client, feast_store.CUSTOMER_VIEW, at,
@@ -163,9 +202,7 @@ def _push_customers(store: Any, client: redis.Redis, ids: Sequence[int], at: dat
 
 def _push_products(store: Any, client: redis.Redis, ids: Sequence[int], at: datetime,
                    offline: bool) -> list[ProductFeatures]:
-    from cdc_features.redis_sink import read_product_features
-
-    features = [read_product_features(client, pid, at) for pid in ids]
+    features = read_products(client, ids, at)
     feast_store.push(store, feast_store.PRODUCT_PUSH,
                      feast_store.product_push_frame(features, at), offline=offline)
     _track(client, feast_store.PRODUCT_VIEW, at,
@@ -201,10 +238,10 @@ def _push_with_decay(batch_df: DataFrame, id_column: str, view: str,
                      push: Callable[[Any, redis.Redis, Sequence[int], datetime, bool], Any]
                      ) -> None:
     config, store, client = _sink()
-    ids = _changed_ids(batch_df, id_column, config.max_entities)
+    ids, newest_commit = _changed(batch_df, id_column, config.max_entities)
     if not ids:
         return
-    at = next_push_time(client, view, _newest_commit(batch_df))
+    at = next_push_time(client, view, newest_commit)
     if _day_changed(client, view, at):
         ids = sorted(set(ids) | set(_active_ids(client, view)))
     push(store, client, ids, at, config.offline)
