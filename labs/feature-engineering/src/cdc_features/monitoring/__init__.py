@@ -12,6 +12,7 @@ Wiring in a runner::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
@@ -28,6 +29,7 @@ from cdc_features.monitoring.drift import (
 from cdc_features.monitoring.exporter import METRICS, MetricsServer, render_metrics
 from cdc_features.monitoring.listener import FeatureListener, install_listener
 from cdc_features.monitoring.observe import (
+    BatchFunction,
     monitored_sink,
     observe_dead_letters,
     observe_written_batch,
@@ -49,7 +51,7 @@ __all__ = [
     "DriftMonitor", "FeatureListener", "MetricsRegistry", "MetricsServer", "Monitoring",
     "QueryStats", "SinkWrite", "StatusReporter", "Thresholds", "check_missing", "check_stale",
     "default_registry", "install_listener", "load_baselines", "missing_ratio", "monitored_sink",
-    "observe_dead_letters", "observe_written_batch", "psi", "psi_level", "render_metrics",
+    "observe_dead_letters", "observe_pipeline", "observe_written_batch", "psi", "psi_level", "render_metrics",
     "save_baselines", "set_default_registry", "stale_keys", "start_monitoring", "status_line",
     "using_registry",
 ]
@@ -77,6 +79,25 @@ class Monitoring:
             self.server.stop()
         if self._spark is not None:
             self._spark.streams.removeListener(self.listener)
+
+
+def observe_pipeline(monitoring: Monitoring, customer_sinks: list[BatchFunction],
+                     product_sinks: list[BatchFunction], dead_letter_totals: Callable[[], Mapping[str, int]],
+                     *, customer_query: str = "customer_features",
+                     product_query: str = "product_features",
+                     dead_letter_query: str = "dead_letters") -> None:
+    """Report the pipeline's writes: append an observer after the sinks of each feature query
+    (they share one cached micro-batch) and copy the dead-letter totals in before each read.
+
+    Customer tiles: freshness from ``last_order_ts``; product lines carry no order time, so their
+    freshness is measured on ``commit_ts`` (the source commit time of the newest change).
+    """
+    reg = monitoring.registry
+    customer_sinks.append(lambda df, batch_id: observe_written_batch(
+        df, batch_id, query=customer_query, event_time_col="last_order_ts", registry=reg))
+    product_sinks.append(lambda df, batch_id: observe_written_batch(
+        df, batch_id, query=product_query, event_time_col="commit_ts", registry=reg))
+    reg.add_refresher(lambda r: r.set_dead_letters(dead_letter_query, dead_letter_totals()))
 
 
 def start_monitoring(spark: SparkSession, *, registry: MetricsRegistry | None = None,
