@@ -1,0 +1,311 @@
+"""Feature computation: typed CDC events → absolute daily facts (pure DataFrame → DataFrame).
+
+Both functions work on a static DataFrame (tests, backfills) and on a streaming one
+(Update output mode). They produce *absolute* values — replaying an event or a micro-batch
+gives the same rows — and the rolling windows are applied at read time
+(:mod:`cdc_features.definitions`), so features decay without new events.
+
+* :func:`compute_customer_features` — one row per (customer, UTC day) tile that changed:
+  the number, total and latest time of the customer's counted orders of that day.
+* :func:`compute_product_features` — one row per order line that changed: where it lives
+  (product, UTC day of its order), its units and revenue, and whether it counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
+
+from cdc_features.definitions import CUSTOMER_WINDOW_DAYS, PRODUCT_WINDOW_DAYS
+
+__all__ = [
+    "CUSTOMER_WINDOW_DAYS", "PRODUCT_WINDOW_DAYS", "CUSTOMER_TILE_SCHEMA", "PRODUCT_LINE_SCHEMA",
+    "compute_customer_features", "compute_product_features", "order_line_changes",
+]
+
+CUSTOMER_TILE_SCHEMA = ("customer_id long, day date, order_count int, total_spend decimal(12,2), "
+                        "last_order_ts timestamp, commit_ts timestamp")
+PRODUCT_LINE_SCHEMA = ("product_id long, day date, order_id long, item_id long, customer_id long, "
+                       "units int, revenue decimal(12,2), active boolean, lsn long, "
+                       "commit_ts timestamp")
+_STATE_SCHEMA = "order_state string"
+CANCELLED = "cancelled"
+
+
+def _tile_changes(events: DataFrame) -> DataFrame:
+    """Each order event as the version rows it writes into customer tiles.
+
+    The after image is a version of the order in its (new) tile; for ``u``/``d`` the before
+    image also writes an inactive version into its (old) tile, so an order that moved to
+    another day or customer — or was deleted — leaves its old tile. On equal LSN the after
+    row (rank 1) wins over the retraction (rank 0).
+    """
+    after = F.struct(
+        F.col("customer_id").alias("customer_id"), F.col("order_ts").alias("order_ts"),
+        F.col("order_id"), F.col("lsn"), F.lit(1).alias("rank"),
+        (F.coalesce(F.col("status"), F.lit("")) != CANCELLED).alias("active"),
+        F.col("amount"), F.col("commit_ts"))
+    retraction = F.struct(
+        F.col("before_customer_id").alias("customer_id"),
+        F.col("before_order_ts").alias("order_ts"),
+        F.col("order_id"), F.col("lsn"), F.lit(0).alias("rank"), F.lit(False).alias("active"),
+        F.lit(None).cast("decimal(10,2)").alias("amount"), F.col("commit_ts"))
+    rows = F.array(F.when(F.col("op") != "d", after), F.when(F.col("op").isin("u", "d"), retraction))
+    return (events.select(F.explode(F.filter(rows, lambda r: r.isNotNull())).alias("v"))
+            .select("v.*"))
+
+
+def _latest_per_order(versions: Column) -> Column:
+    """Of a tile's collected versions, the newest one of each order (max LSN, then rank)."""
+    distinct = F.array_distinct(versions)  # a duplicated delivery is the same struct
+    return F.filter(distinct, lambda v: ~F.exists(distinct, lambda o: (
+        (o["order_id"] == v["order_id"])
+        & ((o["lsn"] > v["lsn"]) | ((o["lsn"] == v["lsn"]) & (o["rank"] > v["rank"]))))))
+
+
+def _sum_amounts(orders: Column) -> Column:
+    zero = F.lit(0).cast("decimal(12,2)")
+    return F.aggregate(orders, zero, lambda acc, o: (acc + o["amount"]).cast("decimal(12,2)"))
+
+
+# region compute_customer_features
+def compute_customer_features(order_events: DataFrame) -> DataFrame:
+    """Daily customer tiles: the counted orders of one customer on one UTC day.
+
+    A counted order is one whose newest version (max LSN) exists and is not cancelled;
+    it sits in the tile of its newest ``order_date``. Each tile is an ABSOLUTE value
+    (``order_count``, ``total_spend``, ``last_order_ts``), so a replayed or duplicated
+    event changes nothing. The 30-day window is applied when reading (sum of the last
+    30 tiles). Events more than 30 days behind the watermark are dropped (and counted
+    by Spark); they cannot change a feature read at the newest event time.
+    """
+    versions = _tile_changes(order_events)
+    tiles = (
+        versions
+        .withWatermark("order_ts", f"{CUSTOMER_WINDOW_DAYS} days")
+        .groupBy("customer_id", F.window("order_ts", "1 day"))
+        .agg(
+            F.collect_list(F.struct("order_id", "lsn", "rank", "active", "amount",
+                                    "order_ts")).alias("versions"),
+            F.max("commit_ts").alias("commit_ts"),
+        )
+    )
+    # Stateless projection after the aggregation: keep the newest version per order.
+    counted = F.filter(_latest_per_order(F.col("versions")), lambda v: v["active"])
+    return tiles.select(
+        "customer_id",
+        F.to_date(F.col("window.start")).alias("day"),
+        F.size(counted).alias("order_count"),
+        _sum_amounts(counted).alias("total_spend"),
+        F.array_max(F.transform(counted, lambda v: v["order_ts"])).alias("last_order_ts"),
+        "commit_ts",
+    )
+# endregion
+
+
+def _line_inputs(order_events: DataFrame, item_events: DataFrame) -> DataFrame:
+    """Order and item events as one stream keyed by ``order_id``.
+
+    ``event_ts`` drives the watermark: the order's ``order_date`` for order events, the
+    commit time for item events (an item has no business time of its own). An item that
+    moved to another order also goes to its old order, as ``present = false``.
+    """
+    common = "kind string, order_id long, lsn long, event_ts timestamp, commit_ts timestamp, " \
+             "present boolean, customer_id long, order_ts timestamp, active boolean, " \
+             "item_id long, product_id long, quantity int, unit_price decimal(10,2)"
+    null = F.lit(None)
+    deleted = F.col("op") == "d"
+    orders = order_events.select(
+        F.lit("order").alias("kind"), "order_id", "lsn",
+        F.when(deleted, F.col("before_order_ts")).otherwise(F.col("order_ts")).alias("event_ts"),
+        "commit_ts", (~deleted).alias("present"), "customer_id", "order_ts",
+        (F.coalesce(F.col("status"), F.lit("")) != CANCELLED).alias("active"),
+        null.cast("long").alias("item_id"), null.cast("long").alias("product_id"),
+        null.cast("int").alias("quantity"), null.cast("decimal(10,2)").alias("unit_price"))
+    current = F.struct(F.col("order_id").alias("order_id"), (~deleted).alias("present"))
+    old = F.struct(F.col("before_order_id").alias("order_id"), F.lit(False).alias("present"))
+    moved = (F.col("op") == "u") & (F.col("before_order_id") != F.col("order_id"))
+    targets = F.array(F.when(~deleted, current), F.when(deleted | moved, old))
+    items = (item_events
+             .withColumn("target", F.explode(F.filter(targets, lambda t: t.isNotNull())))
+             .select(
+                 F.lit("item").alias("kind"), F.col("target.order_id").alias("order_id"), "lsn",
+                 F.col("commit_ts").alias("event_ts"), "commit_ts",
+                 F.col("target.present").alias("present"), null.cast("long").alias("customer_id"),
+                 null.cast("timestamp").alias("order_ts"), null.cast("boolean").alias("active"),
+                 "item_id", "product_id", "quantity", "unit_price"))
+    return orders.unionByName(items).selectExpr(*[c.split()[0] for c in common.split(", ")])
+
+
+def _ms(ts: Any) -> int | None:
+    """Milliseconds since the epoch of a (naive = UTC) timestamp; None stays None."""
+    if ts is None or pd.isna(ts):
+        return None
+    t = pd.Timestamp(ts)
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    return int(t.value // 1_000_000)
+
+
+def _day_of(ms: int) -> date:
+    return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)).date()
+
+
+def _newer(candidate: dict[str, Any], current: dict[str, Any] | None) -> bool:
+    return current is None or candidate["lsn"] > current["lsn"]
+
+
+def order_line_changes(order_id: int, state: dict[str, Any] | None, rows: list[dict[str, Any]]
+                       ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Apply one order's new events to its state; return the new state and changed lines.
+
+    State: the newest header (by LSN) and the newest version of each item (deleted items
+    stay as LSN markers so an older, re-delivered event cannot revive them), plus where
+    each line was last written. Output: the absolute line of every item of the order,
+    and an inactive row where a line used to live when it moved (other day or product)
+    or stopped counting. Pure Python: shared by the streaming and the static path.
+    """
+    st = state or {"header": None, "items": {}, "written": {}}
+    header = st["header"]
+    items: dict[str, dict[str, Any]] = st["items"]
+    for r in rows:
+        if r["kind"] == "order":
+            h = {"lsn": r["lsn"], "present": bool(r["present"]), "customer_id": r["customer_id"],
+                 "order_ms": _ms(r["order_ts"]), "active": bool(r["active"]),
+                 "commit_ms": _ms(r["commit_ts"])}
+            if _newer(h, header):
+                header = h
+        else:
+            key = str(r["item_id"])
+            it = {"lsn": r["lsn"], "present": bool(r["present"]), "product_id": r["product_id"],
+                  "quantity": r["quantity"],
+                  "unit_price": None if r["unit_price"] is None else str(r["unit_price"]),
+                  "commit_ms": _ms(r["commit_ts"])}
+            if _newer(it, items.get(key)):
+                items[key] = it
+    st["header"] = header
+    written: dict[str, list[Any]] = st["written"]
+    out: list[dict[str, Any]] = []
+    for key, it in items.items():
+        counts = (header is not None and header["present"] and header["active"]
+                  and it["present"] and it["product_id"] is not None)
+        lsn = max(it["lsn"], header["lsn"] if header else it["lsn"])
+        commit_ms = max(x for x in (it["commit_ms"], header["commit_ms"] if header else None,
+                                    0) if x is not None)
+        place = [it["product_id"], _day_of(header["order_ms"]).isoformat()] if counts else None
+        before = written.get(key)
+        if before is not None and before != place:
+            out.append(_line(before, order_id, key, None, None, None, False, lsn, commit_ms))
+        if counts:
+            price = Decimal(it["unit_price"])
+            out.append(_line(place, order_id, key, header["customer_id"], it["quantity"],
+                             price * it["quantity"], True, lsn, commit_ms))
+            written[key] = place
+        else:
+            written.pop(key, None)
+    return st, out
+
+
+def _line(place: list[Any], order_id: int, item_id: str, customer_id: int | None,
+          units: int | None, revenue: Decimal | None, active: bool, lsn: int,
+          commit_ms: int) -> dict[str, Any]:
+    return {"product_id": place[0], "day": date.fromisoformat(place[1]), "order_id": order_id,
+            "item_id": int(item_id), "customer_id": customer_id, "units": units,
+            "revenue": None if revenue is None else revenue.quantize(Decimal("0.01")),
+            "active": active, "lsn": lsn, "commit_ms": commit_ms}
+
+
+def _timeout_ms(st: dict[str, Any]) -> int:
+    """When an order's state may go: its day has left every 7-day window (its day end +
+    7 days), or, before the header is known, 7 days after its newest item commit."""
+    header = st["header"]
+    if header is not None and header["order_ms"] is not None:
+        day_end = (header["order_ms"] // 86_400_000 + 1) * 86_400_000
+        return day_end + PRODUCT_WINDOW_DAYS * 86_400_000
+    newest = max([i["commit_ms"] or 0 for i in st["items"].values()] or [0])
+    return newest + PRODUCT_WINDOW_DAYS * 86_400_000
+
+
+_INT_COLUMNS = ("order_id", "lsn", "customer_id", "item_id", "product_id", "quantity")
+
+
+def _records(frames: Iterator[pd.DataFrame]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for pdf in frames:
+        pdf = pdf.astype(object).where(pdf.notna(), None)
+        for r in pdf.to_dict("records"):
+            for c in _INT_COLUMNS:  # nullable integer columns arrive as floats
+                if r[c] is not None:
+                    r[c] = int(r[c])
+            rows.append(r)
+    rows.sort(key=lambda r: (r["lsn"], r["kind"] == "item"))
+    return rows
+
+
+LINE_COLUMNS = [c.split()[0] for c in PRODUCT_LINE_SCHEMA.split(", ")]
+
+
+def _lines_frame(out: list[dict[str, Any]]) -> pd.DataFrame:
+    """Line dicts → a pandas frame in the column order of ``PRODUCT_LINE_SCHEMA``."""
+    pdf = pd.DataFrame(out, columns=[*LINE_COLUMNS[:-1], "commit_ms"])
+    pdf["units"] = pdf["units"].astype("Int32")
+    pdf["commit_ts"] = pd.to_datetime(pdf.pop("commit_ms").astype("int64"), unit="ms")
+    return pdf[LINE_COLUMNS]
+
+
+def _lines_with_state(key: tuple[Any, ...], frames: Iterator[pd.DataFrame],
+                      state: GroupState) -> Iterator[pd.DataFrame]:
+    if state.hasTimedOut:
+        state.remove()
+        yield _lines_frame([])
+        return
+    previous = json.loads(state.get[0]) if state.exists else None
+    st, out = order_line_changes(int(key[0]), previous, _records(frames))
+    state.update((json.dumps(st),))
+    try:
+        watermark = state.getCurrentWatermarkMs()
+    except Exception:  # a static DataFrame has no watermark
+        watermark = 0
+    state.setTimeoutTimestamp(max(_timeout_ms(st), watermark + 1))
+    yield _lines_frame(out)
+
+
+def _lines_static(key: tuple[Any, ...], pdf: pd.DataFrame) -> pd.DataFrame:
+    """The static-DataFrame path: the same per-order function, starting from no state."""
+    _, out = order_line_changes(int(key[0]), None, _records(iter([pdf])))
+    return _lines_frame(out)
+
+
+# region compute_product_features
+def compute_product_features(order_events: DataFrame, item_events: DataFrame) -> DataFrame:
+    """Order lines of products: where each line counts and with what units and revenue.
+
+    A line (one ``order_items`` row) lives on (product, UTC day of its order's
+    ``order_date``) and counts when the item's newest version exists and its order is
+    counted (exists, not cancelled). One stateful operator keyed by ``order_id`` keeps
+    the order's newest header and items and emits the ABSOLUTE state of every line of a
+    changed order (``active``), plus inactive rows where a line used to be. The 7-day
+    sums and the exact distinct customers are computed at read time from these lines.
+    State per open order: one row (header + its items), removed by an event-time
+    timeout once the order's day has left every 7-day window.
+    """
+    events = _line_inputs(order_events, item_events).withWatermark(
+        "event_ts", f"{PRODUCT_WINDOW_DAYS} days")
+    if not events.isStreaming:  # Spark runs applyInPandasWithState on streams only
+        return events.groupBy("order_id").applyInPandas(_lines_static, PRODUCT_LINE_SCHEMA)
+    return events.groupBy("order_id").applyInPandasWithState(
+        _lines_with_state,
+        outputStructType=PRODUCT_LINE_SCHEMA,
+        stateStructType=_STATE_SCHEMA,
+        outputMode="update",
+        timeoutConf=GroupStateTimeout.EventTimeTimeout,
+    )
+# endregion
