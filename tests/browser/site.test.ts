@@ -245,3 +245,42 @@ for (const path of lessons) {
     }
   });
 }
+
+test('keyboard focus is visible: Tab reaches the skip link and the next control, both with an outline', async () => {
+  const v = await visit(lessons[0]);
+  try {
+    await v.page.keyboard.press('Tab');
+    const focused = await v.page.evaluate(() => {
+      const el = document.activeElement as HTMLElement;
+      const style = getComputedStyle(el);
+      const box = el.getBoundingClientRect();
+      return { text: el.textContent, outline: style.outlineStyle, width: parseFloat(style.outlineWidth), top: box.top };
+    });
+    assert.equal(focused.text, 'К содержимому');
+    assert.notEqual(focused.outline, 'none');
+    assert.ok(focused.width >= 2, `outline width ${focused.width}px`);
+    assert.ok(focused.top >= 0, 'the focused skip link is on screen');
+    await v.page.keyboard.press('Tab');
+    const second = await v.page.evaluate(() => getComputedStyle(document.activeElement as HTMLElement).outlineStyle);
+    assert.notEqual(second, 'none', 'the next focused control shows an outline too');
+  } finally {
+    await v.context.close();
+  }
+});
+
+test('the theme button switches light and dark, and the choice survives a reload', async () => {
+  const v = await visit(lessons[0], { colorScheme: 'light' });
+  try {
+    const background = () => v.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(await background(), 'rgb(255, 255, 255)');
+    await v.page.getByRole('button', { name: 'Сменить тему' }).click();
+    assert.equal(await v.page.getAttribute('html', 'data-theme'), 'dark');
+    assert.equal(await background(), 'rgb(13, 17, 23)');
+    await v.page.reload();
+    assert.equal(await background(), 'rgb(13, 17, 23)');
+    const codeColor = await v.page.evaluate(() => getComputedStyle(document.querySelector('.astro-code')!).backgroundColor);
+    assert.notEqual(codeColor, 'rgb(255, 255, 255)', 'code blocks follow the dark theme');
+  } finally {
+    await v.context.close();
+  }
+});
