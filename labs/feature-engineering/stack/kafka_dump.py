@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 STACK = Path(__file__).resolve().parent
@@ -30,12 +31,12 @@ NULL = "<<null>>"
 
 
 def consume(bootstrap: str, topic: str, libs: Path, idle_ms: int) -> list[dict]:
-    """Every record of one single-partition topic, oldest first."""
+    """Every record of one single-partition topic, oldest first (no consumer group)."""
     cmd = [
         "java", "-Xmx256m", "-XX:+UseSerialGC",
         f"-Dlog4j2.configurationFile={STACK / 'config/kafka/log4j2-tools.yaml'}",
         "-cp", f"{libs}/*", "org.apache.kafka.tools.consumer.ConsoleConsumer",
-        "--bootstrap-server", bootstrap, "--topic", topic, "--from-beginning",
+        "--bootstrap-server", bootstrap, "--topic", topic, "--partition", "0", "--offset", "earliest",
         "--timeout-ms", str(idle_ms),
         "--formatter-property", "print.key=true",
         "--formatter-property", "print.timestamp=true",
@@ -83,13 +84,15 @@ def with_lsn_order(records: list[dict]) -> list[dict]:
     return records
 
 
-def dump(bootstrap: str, topics: list[str], libs: Path, idle_ms: int = 3000) -> list[dict]:
+def dump(bootstrap: str, topics: list[str], libs: Path, idle_ms: int = 8000) -> list[dict]:
     """All records of the topics, merged into commit order (PostgreSQL LSN).
 
     Each topic keeps its own order, so a tombstone stays right after its delete and
     snapshot events (which share the snapshot's LSN) keep the order they were read in.
     """
-    per_topic = [with_lsn_order(consume(bootstrap, t, libs, idle_ms)) for t in topics]
+    with ThreadPoolExecutor(len(topics)) as pool:
+        fetched = list(pool.map(lambda t: consume(bootstrap, t, libs, idle_ms), topics))
+    per_topic = [with_lsn_order(records) for records in fetched]
     return list(heapq.merge(*per_topic, key=lambda r: r["_order"]))
 
 

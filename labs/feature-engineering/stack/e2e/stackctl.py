@@ -7,6 +7,7 @@ feature oracle computed with SQL straight from the source database.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -156,6 +157,45 @@ def contains_change(messages: list[dict[str, Any]], change: dict[str, Any], pref
         if m["topic"] == item_topic and p["op"] == "c" and row["id"] in item_ids:
             item_ids.discard(row["id"])
     return seen_order and not item_ids
+
+
+def _decimal(value: Any) -> Decimal:
+    """A DECIMAL(10,2) as the connector's default ``precise`` mode writes it (or a string)."""
+    if isinstance(value, str) and not value.replace(".", "").replace("-", "").isdigit():
+        return Decimal(int.from_bytes(base64.b64decode(value), "big", signed=True)).scaleb(-2)
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def replay(messages: list[dict[str, Any]], prefix: str) -> dict[str, dict[int, tuple[Any, ...]]]:
+    """The latest row of every order and order line in the log (by LSN; deletes remove)."""
+    state: dict[str, dict[int, tuple[int, tuple[Any, ...] | None]]] = {"orders": {}, "order_items": {}}
+    for m in messages:
+        if m["value"] is None:
+            continue
+        table = m["topic"].removeprefix(f"{prefix}.inventory.")
+        p = payload(m["value"])
+        row = p["after"] or p["before"]
+        lsn = int(p["source"]["lsn"])
+        current = state[table].get(row["id"])
+        if current is not None and current[0] > lsn:
+            continue
+        if p["op"] == "d":
+            state[table][row["id"]] = (lsn, None)
+        elif table == "orders":
+            state[table][row["id"]] = (lsn, (row["customer_id"], row["status"], _decimal(row["total_amount"])))
+        else:
+            state[table][row["id"]] = (lsn, (row["order_id"], row["product_id"], row["quantity"],
+                                              _decimal(row["unit_price"])))
+    return {t: {i: v for i, (_, v) in rows.items() if v is not None} for t, rows in state.items()}
+
+
+def database_state(stack: "Stack") -> dict[str, dict[int, tuple[Any, ...]]]:
+    """The current rows of orders and order_items, in the shape of :func:`replay`."""
+    orders = {int(i): (int(c), st, Decimal(a)) for i, c, st, a in stack.psql(
+        "SELECT id, customer_id, status, total_amount FROM inventory.orders")}
+    items = {int(i): (int(o), int(p), int(q), Decimal(u)) for i, o, p, q, u in stack.psql(
+        "SELECT id, order_id, product_id, quantity, unit_price FROM inventory.order_items")}
+    return {"orders": orders, "order_items": items}
 
 
 def duplicate_deliveries(messages: list[dict[str, Any]]) -> int:
