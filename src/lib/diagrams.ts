@@ -82,6 +82,28 @@ function captionOf(parent: Element | Root): string | undefined {
   return undefined;
 }
 
+/** Diagrams are never scaled below this share of their natural size, so their text stays readable. */
+export const MIN_DIAGRAM_SCALE = 0.6;
+
+/**
+ * Wrap a diagram in a box that scrolls sideways (and is keyboard-focusable) when the diagram,
+ * at its minimum readable scale, is wider than the page column; narrower diagrams just scale down.
+ */
+export function legibleDiagram(svg: Element): Element {
+  const viewBox = String(svg.properties.viewBox ?? '').split(/[\s,]+/).map(Number);
+  const width = viewBox.length === 4 && Number.isFinite(viewBox[2]) ? viewBox[2] : undefined;
+  if (width !== undefined) {
+    const style = String(svg.properties.style ?? '').replace(/;?\s*$/, '');
+    svg.properties.style = `${style ? style + ';' : ''}min-width:${Math.round(width * MIN_DIAGRAM_SCALE)}px`;
+  }
+  return {
+    type: 'element',
+    tagName: 'div',
+    properties: { className: ['diagram-scroll'], tabIndex: 0, role: 'group', ariaLabel: `Схема: ${String(svg.properties.ariaLabel ?? '')}` },
+    children: [svg],
+  };
+}
+
 function svgFromCache(svg: string): Element {
   const fragment = fromHtml(svg, { fragment: true, space: 'svg' });
   const element = fragment.children.find((c): c is Element => c.type === 'element');
@@ -120,7 +142,7 @@ export function rehypeDiagrams(options: DiagramOptions) {
       }
       const element = svgFromCache(svg);
       element.properties = { ...element.properties, role: 'img', ariaLabel: diagram.label, dataDiagram: hash };
-      diagram.parent.children[diagram.index] = element;
+      diagram.parent.children[diagram.index] = legibleDiagram(element);
     }
   };
 }

@@ -158,7 +158,10 @@ for (const path of lessons) {
       for (let i = 0; i < count; i += 1) {
         const box = await diagrams.nth(i).boundingBox();
         assert.ok(box && box.width > 0 && box.height > 0, `diagram ${i + 1} has size ${JSON.stringify(box)}`);
-        assert.ok(box.width <= 375, `diagram ${i + 1} is ${box.width}px wide on a 375px phone`);
+        const natural = await diagrams.nth(i).evaluate((svg) => (svg as SVGSVGElement).viewBox.baseVal.width);
+        assert.ok(box.width >= natural * 0.6 - 1, `diagram ${i + 1} is scaled to ${box.width}px of ${natural}px: unreadable`);
+        const frame = await diagrams.nth(i).evaluate((svg) => svg.parentElement!.getBoundingClientRect().right);
+        assert.ok(frame <= 375, `diagram ${i + 1}'s frame ends at ${frame}px on a 375px phone`);
       }
       assert.equal(await v.page.locator('code.language-mermaid, pre.mermaid').count(), 0);
       const mermaidScripts = await v.page.$$eval('script', (scripts) =>

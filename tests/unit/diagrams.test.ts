@@ -42,8 +42,13 @@ test('a cached diagram becomes inline SVG without a browser, named by its captio
   const tree = treeWith(source);
   await rehypeDiagrams({ cacheDir, root, executablePath: '/nonexistent/chromium' })(tree, lessonFile());
   const figure = tree.children[0] as Element;
-  const svg = figure.children[0] as Element;
+  const frame = figure.children[0] as Element;
+  assert.equal(frame.tagName, 'div');
+  assert.deepEqual(frame.properties.className, ['diagram-scroll']);
+  assert.equal(frame.properties.tabIndex, 0, 'a diagram that scrolls sideways is reachable by keyboard');
+  const svg = frame.children[0] as Element;
   assert.equal(svg.tagName, 'svg');
+  assert.equal(svg.properties.style, 'min-width:6px', 'never scaled below 60% of its 10px width');
   assert.equal(svg.properties.ariaLabel, 'Подпись к схеме');
   assert.equal(svg.properties.role, 'img');
   assert.equal(svg.properties.dataDiagram, diagramHash(source));
