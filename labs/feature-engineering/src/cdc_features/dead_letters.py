@@ -78,7 +78,8 @@ def make_dead_letter_writer(directory: Path,
             errors = counts.get(TOMBSTONE, 0) != sum(counts.values())
             if errors:
                 (letters.filter(F.col("reason") != TOMBSTONE).coalesce(1)
-                 .write.mode("overwrite").json(str(directory / f"batch={batch_id}")))
+                 .write.mode("overwrite").option("ignoreNullFields", "false")
+                 .json(str(directory / f"batch={batch_id}")))
             (directory / "_counts" / f"{batch_id}.json").write_text(json.dumps(counts))
             counter.record(batch_id, counts)
         finally:
