@@ -217,13 +217,10 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
             replayer.start()
         if args.until_idle:
             replayer.join()
-            pipeline.await_idle()
-            return _finish(pipeline, records, out)
+            return _await_and_finish(pipeline, records, out)
         while not stop.is_set():
             if config.source == "files" and not replayer.is_alive():
-                pipeline.await_idle()
-                print("lab: the whole log is processed", file=out)
-                return _finish(pipeline, records, out)
+                return _await_and_finish(pipeline, records, out)
             if any(not q.isActive for q in pipeline.queries.values()):
                 break
             stop.wait(0.5)
@@ -238,6 +235,16 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
         pipeline.stop()
         if main_thread:
             signal.signal(signal.SIGINT, previous)
+
+
+def _await_and_finish(pipeline: Pipeline, records: Sequence[Record], out: TextIO) -> int:
+    try:
+        pipeline.await_idle()
+    except Exception as err:  # noqa: BLE001 - a failed query: report it, exit non-zero
+        print(f"lab: a query failed: {str(err).splitlines()[0] if str(err) else err!r}", file=out)
+        return 1
+    print("lab: the whole log is processed", file=out)
+    return _finish(pipeline, records, out)
 
 
 def _finish(pipeline: Pipeline, records: Sequence[Record], out: TextIO) -> int:
