@@ -272,11 +272,31 @@ print(json.dumps({"name": name, "config": cfg}))
 EOF
 }
 
+# create_topics TOPIC...: create single-partition topics unless they exist
+create_topics() {
+  local topic
+  for topic in "$@"; do
+    java $(java_opts tools 256m) -Dlog4j2.configurationFile="$STACK_DIR/config/kafka/log4j2-tools.yaml" \
+      -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+      --create --if-not-exists --topic "$topic" --partitions 1 --replication-factor 1 \
+      >>"$LOGS/topics.log" 2>&1 || die "kafka: creating topic $topic failed; see $LOGS/topics.log"
+  done
+}
+
 connector() {
   local doc name
   doc=$(connector_config "$@")
   name=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["name"])' "$doc")
   local cfg; cfg=$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["config"]))' "$doc")
+  # the connector's topics exist before any change is captured, so a streaming job can
+  # subscribe to them right away (one partition each: one ordered log per table)
+  local topics
+  topics=$(python3 -c '
+import json,sys
+c=json.loads(sys.argv[1])
+print(" ".join(c["topic.prefix"] + "." + t.strip() for t in c["table.include.list"].split(",")))' "$cfg")
+  # shellcheck disable=SC2086
+  create_topics $topics
   local out
   out=$(curl -sS -X PUT -H 'Content-Type: application/json' --data "$cfg" \
     "http://127.0.0.1:$CONNECT_PORT/connectors/$name/config") \

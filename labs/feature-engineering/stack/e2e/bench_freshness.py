@@ -182,7 +182,11 @@ def run_setting(spark: Any, stack: Stack, trigger: str, orders: int, rate: float
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and any(
                 w.tile_seen is None or w.line_seen is None for w in list(poller.watches.values())):
+            if any(q.exception() is not None for q in pipeline.queries.values()):
+                break
             time.sleep(0.2)
+        failed = {name: str(q.exception()).splitlines()[0][:300]
+                  for name, q in pipeline.queries.items() if q.exception() is not None}
         poller.stop.set()
         thread.join()
         time.sleep(2 * max(1.0, float(trigger.split()[0]) / (1000 if "milli" in trigger else 1)))
@@ -199,18 +203,20 @@ def run_setting(spark: Any, stack: Stack, trigger: str, orders: int, rate: float
     rows = []
     missing = 0
     for w in poller.watches.values():
-        if w.tile_seen is None or w.line_seen is None or w.order_id not in kafka_ts:
+        if w.tile_seen is None or w.order_id not in kafka_ts:
             missing += 1
             continue
         k_ts, offset = kafka_ts[w.order_id]
         batch = recorder.batch_of(TOPICS[0], offset)
-        rows.append({"total": w.tile_seen - w.commit, "product": w.line_seen - w.commit,
+        rows.append({"total": w.tile_seen - w.commit,
+                     "product": (w.line_seen - w.commit) if w.line_seen is not None else None,
                      "to_kafka": k_ts - w.commit,
                      "to_batch": (batch["start"] - k_ts) if batch else None,
                      "batch_to_visible": (w.tile_seen - batch["start"]) if batch else None,
                      "batch_seconds": (batch["end"] - batch["start"]) if batch else None})
     return {"trigger": trigger, "orders": orders, "rate": rate, "measured": len(rows),
-            "missing": missing, "rows": rows, "batches": len(recorder.batches)}
+            "missing": missing, "rows": rows, "batches": len(recorder.batches),
+            "product_seen": sum(r["product"] is not None for r in rows), "failed": failed}
 
 
 def summarize(result: dict[str, Any]) -> list[str]:
@@ -284,10 +290,14 @@ def main() -> int:
     ]
     for result in results:
         lines += summarize(result)
-    lines += ["", "| trigger | orders measured | not seen | micro-batches |", "|---|---|---|---|"]
+    lines += ["", "| trigger | orders measured (customer tile) | not seen | product lines seen | "
+              "customer micro-batches |", "|---|---|---|---|---|"]
     for result in results:
         lines.append(f"| `{result['trigger']}` | {result['measured']} | {result['missing']} | "
-                     f"{result['batches']} |")
+                     f"{result['product_seen']} | {result['batches']} |")
+    for result in results:
+        for name, error in result["failed"].items():
+            lines.append(f"\nQuery `{name}` failed during the `{result['trigger']}` run: `{error}`")
     goal = []
     for result in results:
         totals = [r["total"] for r in result["rows"]]

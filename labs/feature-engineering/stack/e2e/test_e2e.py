@@ -87,10 +87,20 @@ class Job:
             self.pipeline = None
 
     def await_idle(self) -> None:
+        self.raise_if_failed()
         self.pipeline.await_idle()
 
+    def raise_if_failed(self) -> None:
+        """Fail the test at once, naming the query, when a streaming query has died."""
+        if self.pipeline is None:
+            return
+        for name, query in self.pipeline.queries.items():
+            error = query.exception()
+            if error is not None:
+                raise AssertionError(f"streaming query {name} failed: {str(error)[:2000]}")
 
-def wait_for_kafka(spark: Any, stack: Stack) -> list[dict[str, Any]]:
+
+def wait_for_kafka(spark: Any, stack: Stack, job: "Job") -> list[dict[str, Any]]:
     """Wait until the change log on Kafka replays to the database's current rows.
 
     Returns every message on the topics. (The workload has finished, so the database no
@@ -100,6 +110,7 @@ def wait_for_kafka(spark: Any, stack: Stack) -> list[dict[str, Any]]:
     truth = database_state(stack)
     deadline = time.monotonic() + CATCH_UP_SECONDS
     while True:
+        job.raise_if_failed()
         messages = kafka_messages(spark, bootstrap, TOPICS)
         state = replay(messages, PREFIX)
         if state == truth:
@@ -162,7 +173,7 @@ def test_cdc_to_redis_end_to_end(stack: Stack, spark: Any, store: redis.Redis) -
     job.start()
     try:
         run_workload(stack, changes_file, seed=12, changes=1200, rate=150)
-        messages = wait_for_kafka(spark, stack)
+        messages = wait_for_kafka(spark, stack, job)
         job.await_idle()
         ops = {payload(m["value"])["op"] if m["value"] else None for m in messages}
         assert {"r", "c", "u", "d", None} <= ops, ops
@@ -176,7 +187,7 @@ def test_cdc_to_redis_end_to_end(stack: Stack, spark: Any, store: redis.Redis) -
         time.sleep(2)
         job.start()
         finish_workload(proc)
-        messages = wait_for_kafka(spark, stack)
+        messages = wait_for_kafka(spark, stack, job)
         job.await_idle()
         summary = check_store(stack, store, messages)
         print(f"step 2 (Spark restarted from its checkpoint): {summary}")
@@ -189,7 +200,7 @@ def test_cdc_to_redis_end_to_end(stack: Stack, spark: Any, store: redis.Redis) -
         stack.up("connect")
         stack.connector()
         finish_workload(proc)
-        messages = wait_for_kafka(spark, stack)
+        messages = wait_for_kafka(spark, stack, job)
         job.await_idle()
         summary = check_store(stack, store, messages)
         resent = duplicate_deliveries(messages) - before
