@@ -37,6 +37,36 @@ PRODUCT_LINE_SCHEMA = ("product_id long, day date, order_id long, item_id long, 
                        "units int, revenue decimal(12,2), active boolean, lsn long, "
                        "commit_ts timestamp")
 _STATE_SCHEMA = "order_state string"
+
+
+def _patch_state_info_offsets() -> None:
+    """Work around a PySpark 4.1.1 worker bug seen with pyarrow 26: in
+    ``applyInPandasWithState`` the per-group ``startOffset``/``numRows`` arrive as floats
+    when the state-info column holds nulls, and ``RecordBatch.slice`` rejects them. The
+    worker imports this module to unpickle the state function, so patching here fixes
+    the conversion there (ints stay ints; nothing else changes)."""
+    from pyspark.sql.pandas import serializers
+
+    cls = serializers.ApplyInPandasWithStateSerializer
+    if getattr(cls, "_cdc_features_patched", False):
+        return
+    original = cls.arrow_to_pandas
+
+    def arrow_to_pandas(self: Any, arrow_column: Any, idx: int) -> Any:
+        result = original(self, arrow_column, idx)
+        arrow_type = arrow_column.type
+        if getattr(arrow_type, "num_fields", 0) and arrow_type.get_field_index("numRows") >= 0:
+            for info in result:
+                if info:
+                    info["startOffset"] = int(info["startOffset"])
+                    info["numRows"] = int(info["numRows"])
+        return result
+
+    cls.arrow_to_pandas = arrow_to_pandas
+    cls._cdc_features_patched = True
+
+
+_patch_state_info_offsets()
 CANCELLED = "cancelled"
 
 
