@@ -94,3 +94,21 @@ test('the committed diagram cache holds exactly the diagrams of the lessons', ()
     'run `npm run build` (renders new diagrams), `npm run diagrams:prune` (removes stale ones) and commit src/diagrams',
   );
 });
+
+test('every diagram of a lesson sits in a <figure> with a non-empty <figcaption>', () => {
+  const problems: string[] = [];
+  for (const lesson of globSync('src/content/course/**/*.mdx', { cwd: root })) {
+    const lines = readFileSync(join(root, lesson), 'utf8').split('\n');
+    for (const block of findFencedBlocks(lines.join('\n'))) {
+      if (block.lang !== 'mermaid') continue;
+      const before = lines.slice(0, block.line - 1).filter((l) => l.trim() !== '').pop()?.trim();
+      const after = lines.slice(block.contentEnd + 1);
+      const close = after.findIndex((l) => l.trim() === '</figure>');
+      const caption = /<figcaption>\s*([^<]*\S)\s*<\/figcaption>/.exec(after.slice(0, close === -1 ? 0 : close).join('\n'));
+      if (before !== '<figure>' || close === -1 || !caption) {
+        problems.push(`${lesson}:${block.line}: wrap the diagram as <figure> … \`\`\`mermaid … \`\`\` <figcaption>Подпись</figcaption> </figure>`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+});
