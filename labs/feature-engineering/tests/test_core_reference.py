@@ -1,0 +1,75 @@
+"""The batch reference parses raw Debezium messages on its own and skips what the stream
+dead-letters."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from cdc_features import debezium_json as dj
+from cdc_features.definitions import CustomerFeatures, ProductFeatures
+from cdc_features.reference import (
+    Rejected,
+    parse_change,
+    reference_customer_features,
+    reference_product_features,
+)
+
+D = datetime(2026, 5, 1, 9, 0)
+T = datetime(2026, 5, 1, 20, 0, tzinfo=timezone.utc)
+ORDER = dj.OrderRow(1, 7, D, "pending", Decimal("-12.34"))
+
+
+@pytest.mark.parametrize("schemas", [True, False])
+@pytest.mark.parametrize("mode", ["precise", "string", "double"])
+def test_parse_change_decodes_every_format(schemas: bool, mode: str) -> None:
+    rec = dj.order_event("c", after=ORDER, lsn=5, commit_ts=D, schemas=schemas, decimal_mode=mode)
+    table, row_id, lsn, after = parse_change(rec)
+    assert (table, row_id, lsn) == ("orders", 1, 5)
+    assert after == {"id": 1, "customer_id": 7,
+                     "order_date": datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc),
+                     "status": "pending", "total_amount": Decimal("-12.34")}
+
+
+def test_schema_scale_wins_over_the_default() -> None:
+    msg = dj.change_envelope("c", after=ORDER, lsn=5, commit_ts=D)
+    for block in msg["schema"]["fields"][:2]:
+        for f in block["fields"]:
+            if f["field"] == "total_amount":
+                f["parameters"]["scale"] = "1"
+    msg["payload"]["after"]["total_amount"] = "ew=="         # 123 -> 12.3 at scale 1
+    rec = {"topic": "dbserver1.inventory.orders", "value": json.dumps(msg)}
+    assert parse_change(rec)[3]["total_amount"] == Decimal("12.30")
+    payload_only = {"topic": rec["topic"], "value": json.dumps(msg["payload"])}
+    assert parse_change(payload_only)[3]["total_amount"] == Decimal("1.23")
+    with pytest.raises(Rejected):                           # 0.123 is not a DECIMAL(10,2)
+        parse_change(payload_only, default_scale=3)
+
+
+@pytest.mark.parametrize("value", [None, "nope", "[]", '{"id": 1}'])
+def test_rejects_what_the_stream_dead_letters(value: str | None) -> None:
+    with pytest.raises(Rejected):
+        parse_change({"topic": "dbserver1.inventory.orders", "value": value})
+
+
+def test_features_by_definition() -> None:
+    later = dj.OrderRow(1, 7, D, "pending", Decimal("20.00"))
+    other = dj.OrderRow(2, 7, datetime(2026, 4, 1, 23, 59), "pending", Decimal("5.00"))
+    log = [
+        dj.order_event("c", after=ORDER, lsn=5, commit_ts=D),
+        dj.order_event("u", before=ORDER, after=later, lsn=9, commit_ts=D),
+        dj.order_event("c", after=ORDER, lsn=5, commit_ts=D),          # re-delivered, older LSN
+        dj.order_event("c", after=other, lsn=11, commit_ts=D),        # 2026-04-01: day(T) - 30
+        dj.item_event("c", after=dj.OrderItemRow(3, 1, 4, 3, Decimal("0.35")), lsn=12, commit_ts=D),
+        dj.item_event("c", after=dj.OrderItemRow(4, 2, 4, 1, Decimal("9.99")), lsn=13, commit_ts=D),
+    ]
+    assert reference_customer_features(log, T) == {
+        7: CustomerFeatures(7, 1, Decimal("20.00"), Decimal("20.00"),
+                            datetime(2026, 5, 1, 9, tzinfo=timezone.utc), 0)}
+    assert reference_product_features(log, T) == {4: ProductFeatures(4, 3, Decimal("1.05"), 1)}
+    at_april_30 = datetime(2026, 4, 30, tzinfo=timezone.utc)      # window 04-01 .. 04-30
+    assert reference_customer_features(log, at_april_30)[7].order_count_30d == 1
+    assert reference_customer_features(log, at_april_30)[7].days_since_last_order == 28
