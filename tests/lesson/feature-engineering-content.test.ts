@@ -231,3 +231,17 @@ test('every block synced from an output file shows that file', () => {
   }
   assert.ok(count >= 4, `expected the pitfall outputs to be shown, found ${count} output blocks`);
 });
+
+test('the plan verify list: feature types, feature store options and the exercise features', () => {
+  const text = readFileSync(lessonPath, 'utf8');
+  const required = [
+    'point-in-time', 'aggregated', 'behavioral', 'derived',
+    'Redis', 'DynamoDB', 'Feast', 'Tecton',
+    'order_count_30d', 'total_spend_30d', 'avg_order_value', 'days_since_last_order',
+    'units_sold_7d', 'revenue_7d', 'unique_customers_7d', 'withWatermark',
+    'PushMode', 'write_to_online_store', 'SparkKafkaProcessor', 'REPLICA IDENTITY FULL',
+    'npm run lab:check', 'labs/feature-engineering/starter/customer_features.py',
+  ];
+  const missing = required.filter((term) => !text.includes(term));
+  assert.deepEqual(missing, [], 'terms the plan requires the lesson to cover');
+});
