@@ -273,7 +273,8 @@ def main() -> int:
         f"Command: `{args.command}` (runs `stack/e2e/bench_freshness.py --orders {args.orders} "
         f"--rate {args.rate:g}" + "".join(f" --trigger \"{t}\"" for t in triggers) + "`)",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {os.cpu_count()} cores, "
-        f"{platform.system()} {platform.release()}, shared with other work while measured.",
+        f"{platform.system()} {platform.release()}, shared with other work while measured "
+        f"(load average at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}).",
         "",
         "Stack: PostgreSQL 15 → Debezium 3.6.1.Final (pgoutput, JSON with schemas, decimals precise) "
         "→ Kafka 4.3.0 (KRaft, 1 node) → Spark 4.1.1 `local[2]` (`cdc_features.pipeline`, Kafka "
