@@ -101,16 +101,22 @@ def raw_frame(spark: SparkSession, records: Iterable[Record]) -> DataFrame:
     return spark.createDataFrame(rows, "topic string, key string, value string")
 
 
-def lab_features(spark: SparkSession, records: list[Record],
-                 at: datetime) -> dict[int, CustomerFeatures]:
-    """The lab's answer: parse → daily tiles → 30-day features read at ``at``."""
+def lab_tiles(spark: SparkSession, records: list[Record]) -> dict[int, list[Tile]]:
+    """The lab's streaming part on a static log: parse → daily tiles, per customer."""
     events = parse_order_events(raw_frame(spark, records)).events
     tiles: dict[int, list[Tile]] = {}
     for row in compute_customer_features(events).collect():
         tiles.setdefault(row["customer_id"], []).append(
             Tile(day=row["day"], order_count=row["order_count"],
                  total_spend=row["total_spend"], last_order_ts=_aware(row["last_order_ts"])))
-    return {cid: customer_features_from_tiles(cid, ts, at) for cid, ts in tiles.items()}
+    return tiles
+
+
+def lab_features(spark: SparkSession, records: list[Record],
+                 at: datetime) -> dict[int, CustomerFeatures]:
+    """The lab's answer: parse → daily tiles → 30-day features read at ``at``."""
+    return {cid: customer_features_from_tiles(cid, ts, at)
+            for cid, ts in lab_tiles(spark, records).items()}
 
 
 def _aware(ts: datetime | None) -> datetime | None:
@@ -170,9 +176,10 @@ def tumbling_window_demo(spark: SparkSession) -> str:
 
     lines += ["", "Read at T: naive = the value stored per customer; "
                   "ours = daily tiles summed over the 30 UTC days ending with T's day"]
+    tiles = lab_tiles(spark, log.records)
     for at, cid in [(_utc("2026-03-10T12:00:00"), 1001), (_utc("2026-03-10T12:00:00"), 1002),
                     (_utc("2026-04-20T12:00:00"), 1002)]:
-        ours = lab_features(spark, log.records, at)[cid]
+        ours = customer_features_from_tiles(cid, tiles[cid], at)
         lines.append(f"  T = {_fmt_ts(at)}  customer {cid}:  naive {stored[cid]}"
                      f"   ours {ours.order_count_30d}")
     return "\n".join(lines) + "\n"
