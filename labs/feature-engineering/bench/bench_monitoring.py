@@ -122,9 +122,9 @@ def run_once(spark: SparkSession, inputs: Path, checkpoint: Path, name: str, *,
     try:
         query.processAllAvailable()
         elapsed = time.perf_counter() - started
-        batches = len(query.recentProgress)
+        batches = len({p["batchId"] for p in query.recentProgress if p["numInputRows"]})
         if added is not None:  # progress events arrive asynchronously
-            registry.wait_for_batch(name, query.lastProgress["batchId"])
+            registry.wait_for_input_rows(name, sum(p["numInputRows"] for p in query.recentProgress))
     finally:
         query.stop()
         if added is not None:

@@ -109,14 +109,19 @@ class Stream:
         return self.query
 
     def process(self, registry: MetricsRegistry) -> None:
-        """Run every pending file and wait until the listener has seen the last batch."""
+        """Run every pending file and wait until the listener has seen every batch with input."""
         assert self.query is not None
         self.query.processAllAvailable()
-        registry.wait_for_batch(self.name, self.query.lastProgress["batchId"])
+        registry.wait_for_input_rows(self.name, processed_rows(self.query))
 
     def stop(self) -> None:
         if self.query is not None and self.query.isActive:
             self.query.stop()
+
+
+def processed_rows(query: StreamingQuery) -> int:
+    """Input rows of every batch the query ran (idle reports count 0)."""
+    return sum(p["numInputRows"] for p in query.recentProgress)
 
 
 @pytest.fixture()

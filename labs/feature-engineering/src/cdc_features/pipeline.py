@@ -37,6 +37,7 @@ from cdc_features.console_sink import ConsoleFeatureView
 from cdc_features.dead_letters import DeadLetterCounter, make_dead_letter_writer
 from cdc_features.debezium_json import DEFAULT_PREFIX, ORDER_ITEMS, ORDERS, topic_name
 from cdc_features.envelope import parse_item_events, parse_order_events
+from cdc_features.monitoring import Monitoring, observe_pipeline, start_monitoring
 from cdc_features.features import compute_customer_features, compute_product_features
 from cdc_features.redis_sink import (
     configure_feature_store, write_product_features, write_to_feature_store,
@@ -71,6 +72,8 @@ class PipelineConfig:
     console_customers: int = 5
     progress: bool = True
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    metrics_port: int | None = None  # loopback /metrics endpoint (0 = a free port); MONITORING.md
+    status_interval: float | None = None  # seconds between monitoring status lines
 
     def __post_init__(self) -> None:
         unknown = set(self.sinks) - set(SINKS)
@@ -320,6 +323,7 @@ class Pipeline:
     dead_letters: DeadLetterCounter
     progress: ProgressPrinter
     sinks: SinkSet
+    monitoring: Monitoring | None = None
 
     def await_idle(self) -> None:
         """Block until every query has processed all input available now (raises if one failed)."""
@@ -351,6 +355,8 @@ class Pipeline:
             self.spark.streams.removeListener(self.progress)
         except Exception:  # noqa: BLE001
             pass
+        if self.monitoring is not None:
+            self.monitoring.stop()
 
 
 def start_pipeline(spark: SparkSession, config: PipelineConfig) -> Pipeline:
@@ -361,16 +367,21 @@ def start_pipeline(spark: SparkSession, config: PipelineConfig) -> Pipeline:
                               config.out, echo=config.progress)
     spark.streams.addListener(printer)
     sinks = build_sinks(config)
+    monitoring = None
+    if config.metrics_port is not None or config.status_interval:
+        monitoring = start_monitoring(spark, metrics_port=config.metrics_port,
+                                      status_interval=config.status_interval)
+        observe_pipeline(monitoring, sinks.customers, sinks.products, counter.by_reason)
     queries: dict[str, StreamingQuery] = {}
     try:
-        plain = config.sinks == ("redis",)
+        plain = config.sinks == ("redis",) and monitoring is None
         queries[CUSTOMER_QUERY] = start_customer_query(spark, config, None if plain else sinks)
         queries[PRODUCT_QUERY] = start_product_query(spark, config, None if plain else sinks)
         queries[DEAD_LETTER_QUERY] = start_dead_letter_query(spark, config, counter)
     except Exception:
-        Pipeline(spark, config, queries, counter, printer, sinks).stop()
+        Pipeline(spark, config, queries, counter, printer, sinks, monitoring).stop()
         raise
-    return Pipeline(spark, config, queries, counter, printer, sinks)
+    return Pipeline(spark, config, queries, counter, printer, sinks, monitoring)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -396,6 +407,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-scale", type=int, default=2,
                         help="decimal scale when a precise decimal comes without a schema")
     parser.add_argument("--console-customers", type=int, default=5)
+    parser.add_argument("--metrics-port", type=int,
+                        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = free port)")
+    parser.add_argument("--status-interval", type=float,
+                        help="print a monitoring status line every N seconds")
 
 
 def config_from_args(args: argparse.Namespace, out: TextIO | None = None) -> PipelineConfig:
@@ -410,7 +425,9 @@ def config_from_args(args: argparse.Namespace, out: TextIO | None = None) -> Pip
         sinks=tuple(s.strip() for s in args.sink.split(",") if s.strip()),
         redis_url=args.redis_url, feast_repo=args.feast_repo, trigger=trigger,
         dead_letter_dir=args.dead_letter_dir, default_scale=args.default_scale,
-        console_customers=args.console_customers, out=out or sys.stdout)
+        console_customers=args.console_customers, out=out or sys.stdout,
+        metrics_port=getattr(args, "metrics_port", None),
+        status_interval=getattr(args, "status_interval", None))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -308,6 +308,23 @@ class MetricsRegistry:
             if not self._lock.wait_for(lambda: predicate(self), timeout=timeout):
                 raise TimeoutError(f"monitoring registry: condition not met in {timeout}s")
 
+    def wait_for_input_rows(self, query: str, rows: int, timeout: float = 60.0) -> None:
+        """Block until the listener has recorded ``rows`` input rows of ``query`` in total.
+
+        To wait for "everything the query has processed", pass the sum of ``numInputRows`` over
+        ``query.recentProgress``: its ``lastProgress`` may be an idle report whose ``batchId`` is
+        the next batch, which has not run.
+        """
+        def seen(_: MetricsRegistry) -> bool:
+            stats = self._queries.get(query)
+            return bool(stats and stats.input_rows_total >= rows)
+        try:
+            self.wait_for(seen, timeout)
+        except TimeoutError:
+            got = self._queries[query].input_rows_total if query in self._queries else 0
+            raise TimeoutError(f"query {query!r}: {got} input rows recorded, "
+                               f"{rows} expected, after {timeout}s") from None
+
     def wait_for_batch(self, query: str, batch_id: int, timeout: float = 60.0) -> BatchProgress:
         """Block until the listener has recorded ``batch_id`` (or a later batch) of ``query``."""
         def seen(_: MetricsRegistry) -> bool:
