@@ -163,14 +163,18 @@ class Store:
                 self.lines.pop(key, None)
 
     def customers(self, at: datetime, ids: Iterable[int] = ()) -> dict[int, CustomerFeatures]:
-        every = {c for c, _ in self.tiles} | set(ids)
-        return {c: customer_features_from_tiles(
-            c, [t for (cc, _), t in self.tiles.items() if cc == c], at) for c in sorted(every)}
+        by_customer: dict[int, list[Tile]] = {c: [] for c in ids}
+        for (c, _), tile in self.tiles.items():
+            by_customer.setdefault(c, []).append(tile)
+        return {c: customer_features_from_tiles(c, tiles, at)
+                for c, tiles in sorted(by_customer.items())}
 
     def products(self, at: datetime, ids: Iterable[int] = ()) -> dict[int, ProductFeatures]:
-        every = {p for p, *_ in self.lines} | set(ids)
-        return {p: product_features_from_lines(
-            p, [ln for (pp, *_), ln in self.lines.items() if pp == p], at) for p in sorted(every)}
+        by_product: dict[int, list[Line]] = {p: [] for p in ids}
+        for (p, *_), line in self.lines.items():
+            by_product.setdefault(p, []).append(line)
+        return {p: product_features_from_lines(p, lines, at)
+                for p, lines in sorted(by_product.items())}
 
 
 def static_store(spark: SparkSession, records: Sequence[Record]) -> Store:

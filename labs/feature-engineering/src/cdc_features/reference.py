@@ -223,10 +223,13 @@ def reference_customer_features(raw_values: Iterable[Mapping[str, Any]], at: dat
     if at.tzinfo is None:
         raise ValueError("read time must be timezone-aware (UTC)")
     orders, _, customers, _ = replay(raw_values, default_scale)
+    in_window: dict[int, list[OrderVersion]] = {c: [] for c in customers}
+    for o in orders.values():
+        if _counted(o) and _in_days(o.order_date, at, 30):  # type: ignore[arg-type]
+            in_window[o.customer_id].append(o)  # type: ignore[index]
     result: dict[int, CustomerFeatures] = {}
     for customer in sorted(customers):
-        mine = [o for o in orders.values() if _counted(o) and o.customer_id == customer
-                and _in_days(o.order_date, at, 30)]  # type: ignore[arg-type]
+        mine = in_window[customer]
         count = len(mine)
         total = sum((o.total_amount for o in mine), Decimal("0.00")).quantize(CENTS)  # type: ignore[misc]
         avg = (total / count).quantize(CENTS, rounding=ROUND_HALF_EVEN) if count else None
