@@ -160,10 +160,12 @@ def test_many_rows_small_flushes_and_driver_writer_agree(
         spark: SparkSession, redis_url: str, store: redis.Redis) -> None:
     rows = [(c, D1 - timedelta(days=c % 5), 1 + c % 3, Decimal(c) / 4, ts(D1, c % 24), ts(D1, 0))
             for c in range(1, 1201)]
+    rows.append((5000, D1, 0, Decimal("0.00"), None, ts(D1, 0)))  # a tile that lost its orders
     rs.configure_feature_store(redis_url, flush_every=7)
     rs.write_to_feature_store(tiles(spark, rows), 0)
     executor_side = rs.dump_store(store)
     assert len(executor_side) == 1200
+    assert f"cf:5000:{D1:%Y%m%d}" not in executor_side
     assert executor_side[f"cf:13:{D1 - timedelta(days=3):%Y%m%d}"] == {
         "order_count": "2", "total_spend": "3.25", "last_order_ts_us": str(rs.to_micros(ts(D1, 13)))}
     store.flushdb()

@@ -199,6 +199,9 @@ def write_rows_from_driver(batch_df: DataFrame) -> None:
         now = _time.time()
         for row in batch_df.collect():
             key = customer_key(row["customer_id"], row["day"])
+            if not row["order_count"]:
+                client.delete(key)
+                continue
             client.hset(key, mapping={
                 "order_count": int(row["order_count"]),
                 "total_spend": _money(row["total_spend"]),
