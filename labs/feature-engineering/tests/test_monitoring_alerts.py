@@ -144,6 +144,8 @@ def test_status_line_is_compact_and_complete(setup) -> None:
     line = status_line(registry, engine)
     assert line == ("customer_features: 1 batches, 850 ev/s, fresh 3.2s, lag p50 1.1s p99 2.3s, "
                     "dropped 5 | dead_letters: 0 batches, 0 ev/s, dropped 0, dead letters 2")
+    registry.record_progress(progress("customer_features", 1, 0, 0))  # a no-data batch
+    assert status_line(registry, engine).startswith("customer_features: 2 batches, 850 ev/s")
     clock.now = T0 + timedelta(hours=2)
     engine.evaluate()
     assert status_line(registry, engine).endswith("| ALERTS: FeatureFreshnessStale")

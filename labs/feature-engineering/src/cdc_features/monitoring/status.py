@@ -25,7 +25,9 @@ def _seconds(value: float | None) -> str:
 
 def query_status(q: QueryStats, now: datetime) -> str:
     """``customer_features: 12 batches, 850 ev/s, fresh 3.2s, lag p50 1.1s p99 2.3s, dropped 5``."""
-    rate = q.last_progress.processed_rows_per_second if q.last_progress else 0.0
+    # the rate of the last batch that had input (a no-data batch only advances the watermark)
+    busy = next((b for b in reversed(q.recent) if b.input_rows), None)
+    rate = busy.processed_rows_per_second if busy else 0.0
     parts = [f"{q.batches} batches", f"{rate:,.0f} ev/s"]
     if q.newest_event_ts is not None:
         parts.append(f"fresh {_seconds(q.freshness_seconds(now))}")
