@@ -59,7 +59,8 @@ def flushed(url: str) -> redis.Redis:
 
 def test_stop_and_restart_from_checkpoint_equals_uninterrupted_run(
         spark: SparkSession, redis_url: str, tmp_path: Path, log: list, expected: dict) -> None:
-    client_b = flushed(redis_db(redis_url, 2))
+    url_b = redis_db(redis_url, 2)
+    client_b = flushed(url_b)
     assert len(expected) > 50
 
     config = stream_config(tmp_path / "b", url_b)
