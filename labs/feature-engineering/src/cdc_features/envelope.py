@@ -102,7 +102,8 @@ def _message_schema(table: str) -> str:
 
 def _envelopes(raw: DataFrame, table: str) -> DataFrame:
     """Columns ``raw``, ``topic``, ``env`` (the payload, whichever the shape), ``decimals``
-    (the Connect schema of the row fields, null without a schema) and ``shape_error``."""
+    (the Connect schema of the row fields, null without a schema), ``shape_error`` and
+    ``mine`` (the message belongs to ``table``; the caller keeps only those)."""
     topic = F.col("topic") if "topic" in raw.columns else F.lit(None).cast("string")
     key = F.col("key").cast("string") if "key" in raw.columns else F.lit(None).cast("string")
     j = F.from_json("value", _message_schema(table),
@@ -126,10 +127,21 @@ def _envelopes(raw: DataFrame, table: str) -> DataFrame:
     mine = routed == table
     if table == ORDERS:  # messages of no known table are dead-lettered here, once
         mine = mine | routed.isNull()
-    return (msg.select("raw", "topic", env.alias("env"),
-                       row_fields["fields"].alias("decimals"), shape_error.alias("shape_error"),
-                       mine.alias("mine"))
-            .where("mine").drop("mine"))
+    return msg.select("raw", "topic", env.alias("env"),
+                      row_fields["fields"].alias("decimals"), shape_error.alias("shape_error"),
+                      F.coalesce(mine, F.lit(False)).alias("mine"))
+
+
+def _materialized(df: DataFrame) -> DataFrame:
+    """The same rows and columns, computed once per row.
+
+    Spark's optimizer pushes a filter through the projections below it by substituting
+    each column with its expression, so a filter on a value derived from ``from_json``
+    would run the JSON parser (and the decimal decoding) once per reference, hundreds of
+    times per message. A generator is a boundary the filter cannot cross: the columns are
+    computed once in the projection below it, and filters above read the results.
+    """
+    return df.select(F.inline(F.array(F.struct(*[F.col(c) for c in df.columns]))))
 
 
 def _long(text: Column) -> Column:
@@ -205,7 +217,7 @@ def _finish(msg: DataFrame, typed_after: dict[str, Column], typed_before: dict[s
         rules.append((has_after & bad, reason))
     for bad, reason in _typed_rules(env["before"], typed_before, ""):
         rules.append((has_before & bad, reason.replace(":", ":before.", 1)))
-    checked = msg.withColumn("reason", _check(rules))
+    checked = _materialized(msg.withColumn("reason", _check(rules))).where("mine")
     events = checked.where(F.col("reason").isNull()).select(*columns)
     dead = checked.where(F.col("reason").isNotNull()).select("raw", "reason", "topic")
     return Parsed(events, dead)
