@@ -301,10 +301,17 @@ def _lines_frame(out: list[dict[str, Any]]) -> pd.DataFrame:
         data["commit_ts"] = np.array([o["commit_ms"] for o in out],
                                      dtype="datetime64[ms]").astype("datetime64[ns]")
         return pd.DataFrame(data)
-    pdf = pd.DataFrame(out, columns=[*LINE_COLUMNS[:-1], "commit_ms"])
+    return _NO_LINES.copy()
+
+
+def _empty_lines_frame() -> pd.DataFrame:
+    pdf = pd.DataFrame([], columns=[*LINE_COLUMNS[:-1], "commit_ms"])
     pdf["units"] = pdf["units"].astype("Int32")
     pdf["commit_ts"] = pd.to_datetime(pdf.pop("commit_ms").astype("int64"), unit="ms")
     return pdf[LINE_COLUMNS]
+
+
+_NO_LINES = _empty_lines_frame()  # built once, copied for every order without a changed line
 
 
 def _lines_with_state(key: tuple[Any, ...], frames: Iterator[pd.DataFrame],
