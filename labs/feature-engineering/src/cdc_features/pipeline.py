@@ -67,6 +67,9 @@ class PipelineConfig:
     redis_url: str | None = None
     feast_repo: Path | None = None
     trigger: str | None = "2 seconds"
+    # Dead letters are not on the latency path: by default their query wakes up less often,
+    # leaving the two cores to the feature queries ("same" = the feature trigger).
+    dead_letter_trigger: str | None = "10 seconds"
     dead_letter_dir: Path | None = None
     default_scale: int = 2
     console_customers: int = 5
@@ -92,6 +95,14 @@ class PipelineConfig:
     def topics(self) -> list[str]:
         """The two Debezium topics of the course tables."""
         return [topic_name(ORDERS, self.topic_prefix), topic_name(ORDER_ITEMS, self.topic_prefix)]
+
+    @property
+    def effective_dead_letter_trigger(self) -> str | None:
+        """The dead-letter query's trigger; it applies only with a processing-time
+        ``trigger`` (back-to-back and ``available-now`` runs keep theirs)."""
+        if self.trigger in (None, "available-now") or self.dead_letter_trigger in (None, "same"):
+            return self.trigger
+        return self.dead_letter_trigger
 
     @property
     def dead_letter_path(self) -> Path:
@@ -135,11 +146,11 @@ def _with_trigger(writer: DataStreamWriter, trigger: str | None) -> DataStreamWr
     return writer.trigger(processingTime=trigger)
 
 
-def _streaming_writer(df: DataFrame, name: str, mode: str,
-                      config: PipelineConfig) -> DataStreamWriter:
+def _streaming_writer(df: DataFrame, name: str, mode: str, config: PipelineConfig,
+                      trigger: str | None = None) -> DataStreamWriter:
     writer = (df.writeStream.queryName(name).outputMode(mode)
               .option("checkpointLocation", str(config.checkpoint_dir / name)))
-    return _with_trigger(writer, config.trigger)
+    return _with_trigger(writer, trigger or config.trigger)
 
 
 def fan_out(functions: Sequence[BatchFunction]) -> BatchFunction:
@@ -242,7 +253,8 @@ def start_dead_letter_query(spark: SparkSession, config: PipelineConfig,
     raw = read_raw_events(spark, config)
     letters = (parse_order_events(raw, default_scale=config.default_scale).dead_letters
                .unionByName(parse_item_events(raw, default_scale=config.default_scale).dead_letters))
-    writer = _streaming_writer(letters, DEAD_LETTER_QUERY, "append", config)
+    writer = _streaming_writer(letters, DEAD_LETTER_QUERY, "append", config,
+                               trigger=config.effective_dead_letter_trigger)
     return writer.foreachBatch(make_dead_letter_writer(config.dead_letter_path, counter)).start()
 
 
@@ -404,6 +416,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trigger", default="2 seconds",
                         help="micro-batch interval, e.g. '2 seconds'; 'none' = back to back; "
                              "'available-now' = process what is there and stop")
+    parser.add_argument("--dead-letter-trigger", default="10 seconds",
+                        help="micro-batch interval of the dead-letter query ('same' = --trigger)")
     parser.add_argument("--default-scale", type=int, default=2,
                         help="decimal scale when a precise decimal comes without a schema")
     parser.add_argument("--console-customers", type=int, default=5)
@@ -424,7 +438,8 @@ def config_from_args(args: argparse.Namespace, out: TextIO | None = None) -> Pip
         max_offsets_per_trigger=args.max_offsets_per_trigger,
         sinks=tuple(s.strip() for s in args.sink.split(",") if s.strip()),
         redis_url=args.redis_url, feast_repo=args.feast_repo, trigger=trigger,
-        dead_letter_dir=args.dead_letter_dir, default_scale=args.default_scale,
+        dead_letter_dir=args.dead_letter_dir, dead_letter_trigger=args.dead_letter_trigger,
+        default_scale=args.default_scale,
         console_customers=args.console_customers, out=out or sys.stdout,
         metrics_port=getattr(args, "metrics_port", None),
         status_interval=getattr(args, "status_interval", None))

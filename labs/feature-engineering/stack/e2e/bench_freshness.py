@@ -40,6 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stackctl import LAB, STACK, Stack, kafka_messages, payload, run_workload  # noqa: E402
 
 PREFIX = "dbserver1"
+# Redis is polled this often for the features of pending orders: the resolution of
+# "visible", kept coarse enough that the poller does not compete with Spark for the CPU.
+POLL_SECONDS = 0.025
 TOPICS = [f"{PREFIX}.inventory.orders", f"{PREFIX}.inventory.order_items"]
 
 
@@ -63,6 +66,9 @@ class BatchRecorder(StreamingQueryListener):
 
     def onQueryProgress(self, event: Any) -> None:  # noqa: N802
         p = event.progress
+        if os.environ.get("BENCH_TRACE"):
+            print("TRACE", p.name, p.batchId, p.numInputRows, dict(p.durationMs),
+                  [(o.numRowsTotal, o.commitTimeMs) for o in p.stateOperators], file=sys.stderr, flush=True)
         if p.name != self.query_name or p.numInputRows == 0:
             return
         start = datetime.fromisoformat(p.timestamp.replace("Z", "+00:00")).timestamp()
@@ -151,11 +157,11 @@ class Poller:
                             w.tile_seen = now
                         if w.line_seen is None and line:
                             w.line_seen = now
-                time.sleep(0.005)
+                time.sleep(POLL_SECONDS)
 
 
 def run_setting(spark: Any, stack: Stack, trigger: str, orders: int, rate: float, seed: int,
-                work: Path) -> dict[str, Any]:
+                work: Path, dead_letter_trigger: str) -> dict[str, Any]:
     from cdc_features.pipeline import PipelineConfig, start_pipeline
 
     env = stack.env()
@@ -166,7 +172,7 @@ def run_setting(spark: Any, stack: Stack, trigger: str, orders: int, rate: float
     config = PipelineConfig(checkpoint_dir=work / f"ckpt-{slug}", source="kafka",
                             bootstrap_servers=env["KAFKA_BOOTSTRAP"], topic_prefix=PREFIX,
                             sinks=("redis",), redis_url=env["REDIS_URL"], trigger=trigger,
-                            progress=False)
+                            dead_letter_trigger=dead_letter_trigger, progress=False)
     pipeline = start_pipeline(spark, config)
     try:
         pipeline.await_idle()  # catch up with what earlier settings left on the topics
@@ -243,10 +249,15 @@ def main() -> int:
     ap.add_argument("--orders", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=20.0, help="orders per second")
     ap.add_argument("--trigger", action="append", help="micro-batch interval (repeatable)")
+    ap.add_argument("--dead-letter-trigger", default="10 seconds",
+                    help="trigger of the dead-letter query ('same' = the feature trigger)")
+    ap.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra Spark SQL setting for the run (repeatable)")
     ap.add_argument("--out", type=Path, default=LAB / "bench/results/e2e.md")
     ap.add_argument("--command", default="npm run bench:e2e")
     args = ap.parse_args()
     triggers = args.trigger or ["2 seconds", "500 milliseconds"]
+    load_before = os.getloadavg()[0]
 
     from cdc_features.spark import get_spark
 
@@ -257,10 +268,14 @@ def main() -> int:
         stack.up()
         stack.connector()
         spark = get_spark("cdc-features-bench-e2e", kafka=True)
+        for setting in args.spark_conf:
+            key, _, value = setting.partition("=")
+            spark.conf.set(key, value)
         work = stack.run_dir / "work"
         work.mkdir(parents=True, exist_ok=True)
         for i, trigger in enumerate(triggers):
-            result = run_setting(spark, stack, trigger, args.orders, args.rate, 100 + i, work)
+            result = run_setting(spark, stack, trigger, args.orders, args.rate, 100 + i, work,
+                                 args.dead_letter_trigger)
             results.append(result)
             print("\n".join(summarize(result)), flush=True)
         spark.stop()
@@ -271,16 +286,20 @@ def main() -> int:
         "# End-to-end freshness: PostgreSQL commit → feature visible in Redis",
         "",
         f"Command: `{args.command}` (runs `stack/e2e/bench_freshness.py --orders {args.orders} "
-        f"--rate {args.rate:g}" + "".join(f" --trigger \"{t}\"" for t in triggers) + "`)",
+        f"--rate {args.rate:g}" + "".join(f" --trigger \"{t}\"" for t in triggers)
+        + "".join(f" --spark-conf {c}" for c in args.spark_conf) + "`)",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {os.cpu_count()} cores, "
-        f"{platform.system()} {platform.release()}, shared with other work while measured "
-        f"(load average at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}).",
+        f"{platform.system()} {platform.release()}; 1-minute load average before the stack "
+        f"started: {load_before:.2f} (the stack, the generator and the poller share the cores).",
         "",
         "Stack: PostgreSQL 15 → Debezium 3.6.1.Final (pgoutput, JSON with schemas, decimals precise) "
         "→ Kafka 4.3.0 (KRaft, 1 node) → Spark 4.1.1 `local[2]` (`cdc_features.pipeline`, Kafka "
-        "source, three queries) → Redis 7 (`foreachBatch`, pipelined absolute writes). "
+        "source, customer and product queries at the trigger below, dead letters every "
+        f"{args.dead_letter_trigger}) → Redis 7 (`foreachBatch`, pipelined absolute writes). "
         f"Workload: {args.orders} new orders per setting at {args.rate:g} orders/s "
         "(1–3 lines each), one transaction per order.",
+        *([f"Extra Spark settings: {', '.join(f'`{c}`' for c in args.spark_conf)}."]
+          if args.spark_conf else []),
         "",
         "Seconds, per order, nearest-rank percentiles. Breakdown rows use the Kafka record "
         "timestamp (set by Kafka Connect's producer) and the micro-batch start/duration from "
