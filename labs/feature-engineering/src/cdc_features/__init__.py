@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -13,9 +14,10 @@ def _skip_zip_rereads_in_workers() -> None:
     ``pyspark.zip``, the ``spark-core`` jar and, with ``spark.jars.packages``, the Kafka
     jars: about 10,000 entries in pure Python, hundreds of milliseconds per task, which
     dominated small micro-batches. The archives never change while a worker runs, so in
-    worker processes (never in the driver) the re-read is skipped.
+    worker processes (never in the driver) the re-read is skipped. Setting the environment
+    variable ``CDC_FEATURES_ZIP_REREADS=1`` keeps PySpark's behaviour (to measure the difference).
     """
-    if sys.version_info >= (3, 12):
+    if sys.version_info >= (3, 12) or os.environ.get("CDC_FEATURES_ZIP_REREADS") == "1":
         return
     try:
         from pyspark.core.files import SparkFiles

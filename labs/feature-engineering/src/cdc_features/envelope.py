@@ -104,6 +104,10 @@ def _envelopes(raw: DataFrame, table: str) -> DataFrame:
     """Columns ``raw``, ``topic``, ``env`` (the payload, whichever the shape), ``decimals``
     (the Connect schema of the row fields, null without a schema), ``shape_error`` and
     ``mine`` (the message belongs to ``table``; the caller keeps only those)."""
+    if "topic" in raw.columns:  # skip the other table's topic before parsing any JSON
+        other = ORDER_ITEMS if table == ORDERS else ORDERS
+        raw = raw.where(F.col("topic").isNull()
+                        | (F.substring_index(F.col("topic"), ".", -1) != other))
     topic = F.col("topic") if "topic" in raw.columns else F.lit(None).cast("string")
     key = F.col("key").cast("string") if "key" in raw.columns else F.lit(None).cast("string")
     j = F.from_json("value", _message_schema(table),

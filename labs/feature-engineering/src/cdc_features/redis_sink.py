@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import redis
@@ -68,14 +68,19 @@ def store_config() -> StoreConfig:
     return StoreConfig(os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL))
 
 
+@lru_cache(maxsize=4096)
+def _yyyymmdd(day: date) -> str:
+    return f"{day:%Y%m%d}"  # strftime is slow; a partition holds few distinct days
+
+
 def customer_key(customer_id: int, day: date) -> str:
     """Redis key of a customer's daily tile."""
-    return f"cf:{customer_id}:{day:%Y%m%d}"
+    return f"cf:{customer_id}:{_yyyymmdd(day)}"
 
 
 def product_key(product_id: int, day: date) -> str:
     """Redis key of a product's order lines of one day."""
-    return f"pf:{product_id}:{day:%Y%m%d}"
+    return f"pf:{product_id}:{_yyyymmdd(day)}"
 
 
 def to_micros(ts: datetime) -> int:
@@ -90,10 +95,13 @@ def from_micros(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def expire_at(day: date, ttl_days: int, now: float, min_ttl_seconds: int) -> int:
     """Unix time when a fact of ``day`` may go: day end + ``ttl_days``, never before now + min TTL."""
-    day_end = datetime.combine(day + timedelta(days=1), time(), tzinfo=timezone.utc)
-    return max(int((day_end + timedelta(days=ttl_days)).timestamp()), int(now) + min_ttl_seconds)
+    day_end = (day.toordinal() - _EPOCH_ORDINAL + 1) * 86_400  # integer maths: once per row
+    return max(day_end + ttl_days * 86_400, int(now) + min_ttl_seconds)
 
 
 def _money(value: Decimal | None) -> str:
