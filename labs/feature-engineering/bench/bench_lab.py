@@ -129,6 +129,14 @@ def run_job(spark: Any, input_dir: Path, work: Path, sinks: tuple[str, ...], red
         recent = {name: q.recentProgress for name, q in pipeline.queries.items()}
     finally:
         pipeline.stop()
+    def orders_in_state() -> int:
+        """Orders held by the product query's state buckets, read with Spark's state reader."""
+        from pyspark.sql import functions as F
+
+        state = spark.read.format("statestore").load(str(config.checkpoint_dir / PRODUCT_QUERY))
+        total = state.select(F.sum(F.size(F.json_object_keys("value.groupState.orders")))).first()
+        return int(total[0] or 0)
+
     def state_rows(name: str) -> int:
         for p in reversed(recent[name]):
             ops = p.get("stateOperators") or []
@@ -145,6 +153,7 @@ def run_job(spark: Any, input_dir: Path, work: Path, sinks: tuple[str, ...], red
                     for n in recent},
         "state_rows": {CUSTOMER_QUERY: state_rows(CUSTOMER_QUERY),
                        PRODUCT_QUERY: state_rows(PRODUCT_QUERY)},
+        "orders_in_state": orders_in_state(),
         "last": progress,
     }
 
@@ -243,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     noop = results.get("noop") or {"seconds": float("inf"),
-                                   "state_rows": {CUSTOMER_QUERY: 0, PRODUCT_QUERY: 0}}
+                                   "state_rows": {CUSTOMER_QUERY: 0, PRODUCT_QUERY: 0},
+                                   "orders_in_state": 0}
     lines = [
         "# Lab benchmark: feature job throughput, Redis sink, state size",
         "",
@@ -259,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Included: file source → Debezium parsing → customer tiles (windowed aggregation, "
         "30-day watermark) **and** product lines (`applyInPandasWithState`) **and** the "
-        "dead-letter query — three streaming queries, each reading and parsing the whole log, "
+        "dead-letter query — three streaming queries, each reading the whole log and parsing the messages of its own tables, "
         f"`availableNow` trigger, {args.max_files_per_trigger} files ({args.max_files_per_trigger * args.events_per_file:,} events) per micro-batch.",
         "",
         "| Sink | Wall time | Events/s | Micro-batches (customer / product) | Rows dropped as late (customer / product) |",
@@ -277,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         "Goal: ≥ 50,000 events/s. " + ("Met." if args.events / noop["seconds"] >= 50_000 else
-                                        "**Not met / not measured** in this run (see above)."),
+                                        "**Not met** in this run." if not args.skip_job else "Not measured (`--skip-job`)."),
         "",
         "## Redis sink: executor-side pipelined vs driver-side per row",
         "",
@@ -307,8 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             "|---|---|---|",
             f"| customer tiles | {noop['state_rows'][CUSTOMER_QUERY]:,} | "
             f"{noop['state_rows'][CUSTOMER_QUERY] / max(1, log['active_customers']):.2f} per active customer |",
-            f"| product lines (per order) | {noop['state_rows'][PRODUCT_QUERY]:,} | "
-            f"{noop['state_rows'][PRODUCT_QUERY] / max(1, log['orders_7d']):.2f} per order of the last 7 days |",
+            f"| product lines (order buckets) | {noop['state_rows'][PRODUCT_QUERY]:,} rows holding "
+            f"{noop['orders_in_state']:,} orders | "
+            f"{noop['orders_in_state'] / max(1, log['orders_7d']):.2f} orders held per order of the last 7 days |",
             "",
         ]
     else:
