@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = [
             "# Fixed cost of a small micro-batch",
             "",
-            f"- Command: `bash scripts/bench.sh batch_costs {' '.join(argv or sys.argv[1:])}`",
+            f"- Command: `{' '.join(['bash scripts/bench.sh batch_costs', *(argv or sys.argv[1:])])}`",
             f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; Spark `local[2]`; "
             f"load average at the end: {os.getloadavg()[0]:.2f}",
             f"- {args.events:,} events, {args.events_per_file} per micro-batch, queries "
