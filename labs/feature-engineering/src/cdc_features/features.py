@@ -320,7 +320,7 @@ def _empty_lines_frame() -> pd.DataFrame:
     return pdf[LINE_COLUMNS]
 
 
-_NO_LINES = _empty_lines_frame()  # built once, copied for every order without a changed line
+_NO_LINES = _empty_lines_frame()  # built once, copied for every bucket without a changed line
 
 
 def _by_order(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:

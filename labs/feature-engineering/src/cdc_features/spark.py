@@ -17,7 +17,7 @@ ROCKSDB_PROVIDER = (
 # libhadoop (pip's PySpark has none) forks a `readlink` process for both paths of every
 # rename: about ten forks per micro-batch and query, the largest fixed cost of a small
 # batch here. The FileSystem-based manager renames with java.io (atomic on a local disk).
-# For checkpoints on HDFS, drop this setting; object stores use this manager anyway.
+# For checkpoints on HDFS or an object store, drop this setting and keep Spark's default.
 CHECKPOINT_FILE_MANAGER = (
     "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"
 )

@@ -15,6 +15,9 @@ Kafka → batch start (waiting for the trigger), batch start → visible (Spark 
 
     python stack/e2e/bench_freshness.py --orders 1000 --rate 20 --trigger "2 seconds" \\
         --trigger "500 milliseconds" --out bench/results/e2e.md
+
+With ``BENCH_TRACE=1`` every query's progress (batch, input rows, ``durationMs`` phases,
+state rows and commit time) is printed to stderr as it happens.
 """
 
 from __future__ import annotations
