@@ -2,6 +2,7 @@
 # Build the site (timed) and run the browser tests against it; JUnit XML goes to $JUNIT_XML.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$(bash scripts/ensure-node.sh):$PATH"  # Node >= 22.12 runs the .ts tests
 start=$(date +%s.%N)
 npx astro build
 end=$(date +%s.%N)
