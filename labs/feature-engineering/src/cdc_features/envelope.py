@@ -29,6 +29,7 @@ table cannot be told (no topic, not an envelope) is dead-lettered by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame
@@ -87,6 +88,9 @@ _ROW = {
     ORDER_ITEMS: "id STRING, order_id STRING, product_id STRING, quantity STRING, "
                  "unit_price STRING",
 }
+# The DECIMAL(10,2) column of each table: its Connect schema (when the message has one)
+# tells the decimal.handling.mode and the scale.
+_DECIMAL_FIELD = {ORDERS: "total_amount", ORDER_ITEMS: "unit_price"}
 _SOURCE = "source STRUCT<ts_ms: STRING, snapshot: STRING, table: STRING, lsn: STRING>"
 _CONNECT_SCHEMA = ("schema STRUCT<name: STRING, fields: ARRAY<STRUCT<field: STRING, "
                    "fields: ARRAY<STRUCT<field: STRING, type: STRING, name: STRING, "
@@ -101,8 +105,8 @@ def _message_schema(table: str) -> str:
 
 
 def _envelopes(raw: DataFrame, table: str) -> DataFrame:
-    """Columns ``raw``, ``topic``, ``env`` (the payload, whichever the shape), ``decimals``
-    (the Connect schema of the row fields, null without a schema), ``shape_error`` and
+    """Columns ``raw``, ``topic``, ``env`` (the payload, whichever the shape), ``decimal``
+    (the Connect schema of the table's decimal column, null without a schema), ``shape_error`` and
     ``mine`` (the message belongs to ``table``; the caller keeps only those)."""
     if "topic" in raw.columns:  # skip the other table's topic before parsing any JSON
         other = ORDER_ITEMS if table == ORDERS else ORDERS
@@ -121,6 +125,8 @@ def _envelopes(raw: DataFrame, table: str) -> DataFrame:
                                 F.lit(1))
 
     row_fields = F.coalesce(row_schema("after"), row_schema("before"))
+    decimal = F.try_element_at(
+        F.filter(row_fields["fields"], lambda f: f["field"] == _DECIMAL_FIELD[table]), F.lit(1))
     shape_error = (
         F.when(F.col("value").isNull(), F.lit("tombstone"))
         .when(F.col("j._corrupt_record").isNotNull() & F.try_parse_json("value").isNull(),
@@ -132,7 +138,7 @@ def _envelopes(raw: DataFrame, table: str) -> DataFrame:
     if table == ORDERS:  # messages of no known table are dead-lettered here, once
         mine = mine | routed.isNull()
     return msg.select("raw", "topic", env.alias("env"),
-                      row_fields["fields"].alias("decimals"), shape_error.alias("shape_error"),
+                      decimal.alias("decimal"), shape_error.alias("shape_error"),
                       F.coalesce(mine, F.lit(False)).alias("mine"))
 
 
@@ -157,13 +163,13 @@ def micros_to_timestamp(text: Column) -> Column:
     return F.timestamp_micros(_long(text))
 
 
-def decode_decimal(text: Column, decimals: Column, field: str, default_scale: int) -> Column:
+def decode_decimal(text: Column, spec: Column, default_scale: int) -> Column:
     """A Debezium ``DECIMAL(10,2)`` value → ``decimal(10,2)``, null when undecodable.
 
+    ``spec`` is the column's Connect schema (null when the message has none).
     ``precise``: base64 → unscaled big-endian two's-complement integer → ÷ 10^scale, exact.
     ``string`` / ``double``: the number's text. The result must equal the input exactly.
     """
-    spec = F.try_element_at(F.filter(decimals, lambda f: f["field"] == field), F.lit(1))
     scale = F.coalesce(spec["parameters"]["scale"].try_cast("int"), F.lit(default_scale))
     numeric = F.when(spec.isNotNull(), spec["type"].isin("string", "double")).otherwise(
         text.rlike(r"^[+-]?[0-9]*\.?[0-9]*([eE][+-]?[0-9]+)?$") & text.rlike(r"[.eE]"))
@@ -200,8 +206,23 @@ def _typed_rules(image: Column, typed: dict[str, Column], prefix: str) -> list[t
     return rules
 
 
+Columns = Callable[[dict[str, Column], dict[str, Column]], list[Column]]
+
+
 def _finish(msg: DataFrame, typed_after: dict[str, Column], typed_before: dict[str, Column],
-            columns: list[Column]) -> Parsed:
+            columns: Columns) -> Parsed:
+    """Check each message and type it: ``columns(after, before)`` gives the event's columns
+    from the typed values of both images.
+
+    The typed values (decimal decoding above all) are computed once per message, in one
+    projection below a :func:`_materialized` boundary; the checks and the output columns
+    read the results instead of repeating the expressions."""
+    typed = msg.select(
+        "raw", "topic", "mine", "shape_error", "env",
+        *[value.alias(f"_after_{name}") for name, value in typed_after.items()],
+        *[value.alias(f"_before_{name}") for name, value in typed_before.items()])
+    after = {name: F.col(f"_after_{name}") for name in typed_after}
+    before = {name: F.col(f"_before_{name}") for name in typed_before}
     env = F.col("env")
     op = env["op"]
     lsn = _long(env["source"]["lsn"])
@@ -217,12 +238,12 @@ def _finish(msg: DataFrame, typed_after: dict[str, Column], typed_before: dict[s
         (has_after & env["after"].isNull(), "missing_after"),
         (has_before & ~before_complete, "missing_before"),
     ]
-    for bad, reason in _typed_rules(env["after"], typed_after, ""):
+    for bad, reason in _typed_rules(env["after"], after, ""):
         rules.append((has_after & bad, reason))
-    for bad, reason in _typed_rules(env["before"], typed_before, ""):
+    for bad, reason in _typed_rules(env["before"], before, ""):
         rules.append((has_before & bad, reason.replace(":", ":before.", 1)))
-    checked = _materialized(msg.withColumn("reason", _check(rules))).where("mine")
-    events = checked.where(F.col("reason").isNull()).select(*columns)
+    checked = _materialized(typed).withColumn("reason", _check(rules)).where("mine")
+    events = checked.where(F.col("reason").isNull()).select(*columns(after, before))
     dead = checked.where(F.col("reason").isNotNull()).select("raw", "reason", "topic")
     return Parsed(events, dead)
 
@@ -256,7 +277,7 @@ def parse_order_events(raw: DataFrame, *, default_scale: int = 2) -> Parsed:
     Malformed messages and tombstones go to ``dead_letters`` with a reason.
     """
     msg = _envelopes(raw, ORDERS)  # from_json for both shapes, detected per message
-    env, dec = F.col("env"), F.col("decimals")
+    env, dec = F.col("env"), F.col("decimal")
 
     def typed(img: str) -> dict[str, Column]:
         row = env[img]
@@ -264,12 +285,10 @@ def parse_order_events(raw: DataFrame, *, default_scale: int = 2) -> Parsed:
             "id": _long(row["id"]),
             "customer_id": _long(row["customer_id"]),
             "order_date": micros_to_timestamp(row["order_date"]),
-            "total_amount": decode_decimal(row["total_amount"], dec, "total_amount",
-                                           default_scale),
+            "total_amount": decode_decimal(row["total_amount"], dec, default_scale),
         }
 
-    after, before = typed("after"), typed("before")
-    return _finish(msg, after, before, [
+    return _finish(msg, typed("after"), typed("before"), lambda after, before: [
         F.coalesce(after["id"], before["id"]).alias("order_id"),
         _after_or_null(after["customer_id"]).alias("customer_id"),
         _after_or_null(after["order_date"]).alias("order_ts"),
@@ -291,7 +310,7 @@ def parse_item_events(raw: DataFrame, *, default_scale: int = 2) -> Parsed:
     line is placed on its order's ``order_date`` day by the product features).
     """
     msg = _envelopes(raw, ORDER_ITEMS)
-    env, dec = F.col("env"), F.col("decimals")
+    env, dec = F.col("env"), F.col("decimal")
 
     def typed(img: str) -> dict[str, Column]:
         row = env[img]
@@ -300,11 +319,10 @@ def parse_item_events(raw: DataFrame, *, default_scale: int = 2) -> Parsed:
             "order_id": _long(row["order_id"]),
             "product_id": _long(row["product_id"]),
             "quantity": row["quantity"].try_cast("int"),
-            "unit_price": decode_decimal(row["unit_price"], dec, "unit_price", default_scale),
+            "unit_price": decode_decimal(row["unit_price"], dec, default_scale),
         }
 
-    after, before = typed("after"), typed("before")
-    return _finish(msg, after, before, [
+    return _finish(msg, typed("after"), typed("before"), lambda after, before: [
         F.coalesce(after["id"], before["id"]).alias("item_id"),
         _after_or_null(after["order_id"]).alias("order_id"),
         _after_or_null(after["product_id"]).alias("product_id"),
