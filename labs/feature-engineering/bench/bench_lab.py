@@ -134,7 +134,7 @@ def run_job(spark: Any, input_dir: Path, work: Path, sinks: tuple[str, ...], red
         from pyspark.sql import functions as F
 
         state = spark.read.format("statestore").load(str(config.checkpoint_dir / PRODUCT_QUERY))
-        total = state.select(F.sum(F.size(F.json_object_keys("value.groupState.orders")))).first()
+        total = state.select(F.sum(F.size("value.groupState.order_ids"))).first()
         return int(total[0] or 0)
 
     def state_rows(name: str) -> int:

@@ -32,7 +32,8 @@ def expiry(day: int) -> int:
 class FakeState:
     """The parts of ``GroupState`` the state function uses."""
 
-    def __init__(self, value: str | None, watermark: int, timed_out: bool = False) -> None:
+    def __init__(self, value: tuple[list[Any], ...] | None, watermark: int,
+                 timed_out: bool = False) -> None:
         self.value = value
         self.watermark = watermark
         self.hasTimedOut = timed_out
@@ -44,12 +45,14 @@ class FakeState:
         return self.value is not None
 
     @property
-    def get(self) -> tuple[str]:
+    def get(self) -> tuple[list[Any], ...]:
         assert self.value is not None
-        return (self.value,)
+        return self.value
 
-    def update(self, row: tuple[str]) -> None:
-        self.value = row[0]
+    def update(self, row: tuple[list[Any], ...]) -> None:
+        ids, expires, orders = row  # the state schema: three parallel arrays
+        assert len(ids) == len(expires) == len(orders)
+        self.value = row
 
     def remove(self) -> None:
         self.value, self.removed = None, True
@@ -79,7 +82,10 @@ def run(state: FakeState, *frames: pd.DataFrame) -> pd.DataFrame:
 
 
 def orders_in(state: FakeState) -> dict[str, Any]:
-    return json.loads(state.value) if state.value else {}
+    """Order id (as text) -> {"expires", "order"} of the orders the bucket holds."""
+    if state.value is None:
+        return {}
+    return {str(i): {"expires": e, "order": json.loads(o)} for i, e, o in zip(*state.value)}
 
 
 def test_orders_expire_one_by_one_and_the_bucket_goes_when_empty() -> None:
