@@ -6,7 +6,11 @@ Measures, in one run on Spark ``local[2]``:
    events (default 1,000,000; ``schemas.enable=false`` messages so the log fits on disk):
    file source → parsing → customer tiles and product lines (both stateful queries) and
    the dead-letter query, each with a ``noop`` sink (and, with ``--with-redis``, again with
-   the Redis sink), ``availableNow`` trigger, ``maxFilesPerTrigger`` files per batch;
+   the Redis sink), ``availableNow`` trigger, ``maxFilesPerTrigger`` files per batch.
+   A streaming job runs for days, so the rate that matters is the sustained one: the job
+   first runs over the log's first ``--warmup-files`` files (fresh JVM: class loading, JIT
+   compilation, Python workers starting), then, in the same JVM and with new checkpoints,
+   over the whole log — the measured run. Both rates are reported;
 2. the Redis sink: executor-side pipelined writes (``write_to_feature_store``) vs the naive
    driver-side ``collect()`` + one call per row (``write_rows_from_driver``), same tile rows,
    same Redis server, and the ratio;
@@ -33,8 +37,10 @@ from typing import Any
 import redis
 
 from cdc_features.generator import LogOptions, iter_log, write_log
+from cdc_features.dead_letters import DeadLetterCounter
 from cdc_features.pipeline import (
-    CUSTOMER_QUERY, PRODUCT_QUERY, PipelineConfig, start_pipeline,
+    CUSTOMER_QUERY, DEAD_LETTER_QUERY, PRODUCT_QUERY, PipelineConfig, build_sinks,
+    start_customer_query, start_dead_letter_query, start_pipeline, start_product_query,
 )
 from cdc_features.redis_sink import (
     configure_feature_store, dump_store, write_rows_from_driver, write_to_feature_store,
@@ -158,6 +164,37 @@ def run_job(spark: Any, input_dir: Path, work: Path, sinks: tuple[str, ...], red
     }
 
 
+def run_queries_alone(spark: Any, input_dir: Path, work: Path, max_files: int
+                      ) -> dict[str, float]:
+    """Each query of the job on its own over the whole log (noop sinks): seconds per query.
+
+    Shows how the job's time divides among its queries; they are independent (separate
+    sources and checkpoints), so on more cores they would run side by side."""
+    seconds: dict[str, float] = {}
+    for name in (CUSTOMER_QUERY, PRODUCT_QUERY, DEAD_LETTER_QUERY):
+        directory = work / f"alone-{name}"
+        if directory.exists():
+            shutil.rmtree(directory)
+        config = PipelineConfig(checkpoint_dir=directory / "checkpoints", input_dir=input_dir,
+                                sinks=("noop",), trigger="available-now",
+                                max_files_per_trigger=max_files,
+                                dead_letter_dir=directory / "dead", progress=False,
+                                out=io.StringIO())
+        started = time.perf_counter()
+        if name == CUSTOMER_QUERY:
+            query = start_customer_query(spark, config, build_sinks(config))
+        elif name == PRODUCT_QUERY:
+            query = start_product_query(spark, config, build_sinks(config))
+        else:
+            query = start_dead_letter_query(spark, config, DeadLetterCounter())
+        query.awaitTermination()
+        seconds[name] = time.perf_counter() - started
+        if query.exception() is not None:
+            raise RuntimeError(f"{name} failed: {query.exception()}")
+        shutil.rmtree(directory, ignore_errors=True)
+    return seconds
+
+
 def tile_rows(spark: Any, input_dir: Path, n_rows: int) -> Any:
     """Customer tiles to write: the job's own tiles over the first log file, topped up with
     synthetic tiles of the same schema to ``n_rows`` (so the comparison is not dominated by
@@ -182,7 +219,10 @@ def tile_rows(spark: Any, input_dir: Path, n_rows: int) -> Any:
 
 def sink_comparison(spark: Any, input_dir: Path, redis_url: str, max_rows: int) -> dict[str, Any]:
     """Same tile rows written executor-side (pipelined) and driver-side (per row)."""
-    tiles = tile_rows(spark, input_dir, max_rows).persist()
+    # Spread like a real micro-batch of the job: spark.sql.shuffle.partitions partitions
+    # (the aggregation's output), each written by its own task and Redis connection.
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    tiles = tile_rows(spark, input_dir, max_rows).repartition(partitions).persist()
     rows = tiles.count()
     client = redis.Redis.from_url(redis_url)
     configure_feature_store(redis_url)
@@ -199,7 +239,7 @@ def sink_comparison(spark: Any, input_dir: Path, redis_url: str, max_rows: int) 
     driver_s = time.perf_counter() - started
     same = dump_store(client) == executor_store
     tiles.unpersist()
-    return {"rows": rows, "executor_s": executor_s, "driver_s": driver_s,
+    return {"rows": rows, "partitions": partitions, "executor_s": executor_s, "driver_s": driver_s,
             "ratio": driver_s / executor_s, "same_store": same, "keys": len(executor_store)}
 
 
@@ -209,9 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--events-per-file", type=int, default=50_000)
     parser.add_argument("--max-files-per-trigger", type=int, default=2)
+    parser.add_argument("--warmup-files", type=int, default=4,
+                        help="log files of the warm-up run before the measured one (0 = none)")
     parser.add_argument("--sink-rows", type=int, default=50_000)
     parser.add_argument("--with-redis", action="store_true",
                         help="also time the job with the Redis sink instead of noop")
+    parser.add_argument("--no-per-query", action="store_true",
+                        help="skip the runs of each query on its own")
     parser.add_argument("--skip-job", action="store_true",
                         help="only the Redis sink comparison (no throughput / state-size run)")
     parser.add_argument("--work-dir", type=Path)
@@ -230,6 +274,20 @@ def main(argv: list[str] | None = None) -> int:
         spark = get_spark("cdc-features-bench")
         results: dict[str, Any] = {}
         failures: dict[str, str] = {}
+        warmup: dict[str, Any] | None = None
+        if args.warmup_files and not args.skip_job:
+            warm_dir = work / "warmup-input"
+            warm_dir.mkdir(exist_ok=True)
+            warm_events = 0
+            for path in sorted(input_dir.glob("*.jsonl"))[:args.warmup_files]:
+                shutil.copy(path, warm_dir / path.name)
+                with path.open("rb") as f:
+                    warm_events += sum(1 for _ in f)
+            print(f"warm-up: feature job over the first {warm_events:,} events ...", flush=True)
+            warmup = run_job(spark, warm_dir, work / "job-warmup", ("noop",), None,
+                             args.max_files_per_trigger)
+            warmup["events"] = warm_events
+            print(f"  {warm_events / warmup['seconds']:,.0f} events/s (fresh JVM)", flush=True)
         for name, sinks, url in (("noop", ("noop",), None), ("redis", ("redis",), redis_url)):
             if (name == "redis" and not args.with_redis) or args.skip_job:
                 continue
@@ -241,9 +299,15 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as err:  # noqa: BLE001 - reported in the results file
                 failures[name] = str(err).splitlines()[0][:300]
                 print(f"  failed: {failures[name]}", flush=True)
+        alone: dict[str, float] = {}
+        if "noop" in results and not args.no_per_query:
+            print("each query on its own ...", flush=True)
+            alone = run_queries_alone(spark, input_dir, work, args.max_files_per_trigger)
+            for name, sec in alone.items():
+                print(f"  {name}: {sec:.1f} s, {args.events / sec:,.0f} events/s", flush=True)
         print("Redis sink: executor-side pipelined vs driver-side per row ...", flush=True)
         sink = sink_comparison(spark, input_dir, redis_url, args.sink_rows)
-        print(f"  {sink['rows']:,} rows: executor {sink['executor_s']:.2f} s, driver {sink['driver_s']:.2f} s, "
+        print(f"  {sink['rows']:,} rows in {sink['partitions']} partitions: executor {sink['executor_s']:.2f} s, driver {sink['driver_s']:.2f} s, "
               f"ratio {sink['ratio']:.1f}x, same store: {sink['same_store']}", flush=True)
     finally:
         redis_proc.terminate()
@@ -272,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         "dead-letter query — three streaming queries, each reading the whole log and parsing the messages of its own tables, "
         f"`availableNow` trigger, {args.max_files_per_trigger} files ({args.max_files_per_trigger * args.events_per_file:,} events) per micro-batch.",
         "",
+        "The measured run follows a warm-up run in the same JVM (a streaming job runs for days; "
+        "its sustained rate is the one that matters). The warm-up run is the rate of a freshly "
+        "started job: class loading, JIT compilation and Python workers starting are in it.",
+        "",
         "| Sink | Wall time | Events/s | Micro-batches (customer / product) | Rows dropped as late (customer / product) |",
         "|---|---|---|---|---|",
     ]
@@ -280,24 +348,46 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {res['seconds']:.1f} s | {args.events / res['seconds']:,.0f} | "
             f"{res['batches'][CUSTOMER_QUERY]} / {res['batches'][PRODUCT_QUERY]} | "
             f"{res['dropped'][CUSTOMER_QUERY]:,} / {res['dropped'][PRODUCT_QUERY]:,} |")
+    if warmup is not None:
+        lines.append(
+            f"| warm-up run: noop, first {warmup['events']:,} events, fresh JVM | "
+            f"{warmup['seconds']:.1f} s | {warmup['events'] / warmup['seconds']:,.0f} | "
+            f"{warmup['batches'][CUSTOMER_QUERY]} / {warmup['batches'][PRODUCT_QUERY]} | — |")
     for name, reason in failures.items():
         lines.append(f"| {name} | failed: {reason} | — | — | — |")
     if args.skip_job:
         lines.append("| — | not run (`--skip-job`) | — | — | — |")
     lines += [
         "",
-        "Goal: ≥ 50,000 events/s. " + ("Met." if args.events / noop["seconds"] >= 50_000 else
-                                        "**Not met** in this run." if not args.skip_job else "Not measured (`--skip-job`)."),
+        "Goal: ≥ 50,000 events/s (sustained). " + (
+            "Met." if args.events / noop["seconds"] >= 50_000 else
+            "**Not met** in this run." if not args.skip_job else "Not measured (`--skip-job`)."),
         "",
+    ]
+    if alone:
+        lines += [
+            "Each query on its own, same log and settings, after the runs above (same JVM): how the "
+            "job's time divides among its three independent queries.",
+            "",
+            "| Query | Wall time | Events/s |",
+            "|---|---|---|",
+            *[f"| {name} | {sec:.1f} s | {args.events / sec:,.0f} |" for name, sec in alone.items()],
+            f"| sum of the three (one after the other) | {sum(alone.values()):.1f} s | "
+            f"{args.events / sum(alone.values()):,.0f} |",
+            "",
+        ]
+    lines += [
         "## Redis sink: executor-side pipelined vs driver-side per row",
         "",
         f"Same {sink['rows']:,} customer tile rows ({sink['keys']:,} non-empty tiles; the job's "
-        "tiles of the first log file topped up with synthetic tiles of the same schema), same "
-        "Redis server, same run; each write sets the hash and its `EXPIREAT` (an empty tile is deleted).",
+        "tiles of the first log file topped up with synthetic tiles of the same schema) in "
+        f"{sink['partitions']} partitions, as a micro-batch of the job has "
+        "(`spark.sql.shuffle.partitions`), same Redis server, same run; each write sets the hash "
+        "and its `EXPIREAT` (an empty tile is deleted).",
         "",
         "| Writer | Time | Rows/s |",
         "|---|---|---|",
-        f"| `write_to_feature_store` (foreachPartition, one pipeline per partition, flush every 500) | "
+        f"| `write_to_feature_store` (foreachPartition: a task, connection and pipeline per partition, flush every 500) | "
         f"{sink['executor_s']:.2f} s | {sink['rows'] / sink['executor_s']:,.0f} |",
         f"| `write_rows_from_driver` (`collect()` + one call per row) | {sink['driver_s']:.2f} s | "
         f"{sink['rows'] / sink['driver_s']:,.0f} |",
