@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -232,3 +233,18 @@ def test_dead_letter_counter_counts_each_batch_once(tmp_path) -> None:
     (tmp_path / "_counts").mkdir()
     (tmp_path / "_counts" / "4.json").write_text(json.dumps({"not_json": 1}))
     assert DeadLetterCounter(tmp_path).errors == 1
+
+
+def test_a_redis_that_stops_answering_fails_the_write_instead_of_hanging_it() -> None:
+    # A server that accepts connections (the kernel's backlog does) and never replies.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        config = rs.StoreConfig(f"redis://127.0.0.1:{server.getsockname()[1]}/0",
+                                socket_timeout=0.3)
+        row = {"customer_id": 1, "day": date(2026, 3, 1), "order_count": 1,
+               "total_spend": Decimal("1.00"), "last_order_ts": datetime(2026, 3, 1, 12)}
+        started = time.monotonic()
+        with pytest.raises(redis.TimeoutError):
+            rs._write_partition(iter([row]), config=config, write_row=rs.write_tile)
+        assert time.monotonic() - started < 10

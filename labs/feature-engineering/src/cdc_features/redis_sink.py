@@ -39,6 +39,9 @@ FLUSH_EVERY = 500
 CUSTOMER_TTL_DAYS = CUSTOMER_WINDOW_DAYS + 1
 PRODUCT_TTL_DAYS = PRODUCT_WINDOW_DAYS + 1
 MIN_TTL_SECONDS = 86_400
+# A Redis that stops answering fails the micro-batch after this long (the query stops with
+# redis.TimeoutError and resumes from its checkpoint when restarted) instead of hanging it.
+SOCKET_TIMEOUT_SECONDS = 30.0
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -49,16 +52,23 @@ class StoreConfig:
     url: str
     flush_every: int = FLUSH_EVERY
     min_ttl_seconds: int = MIN_TTL_SECONDS
+    socket_timeout: float = SOCKET_TIMEOUT_SECONDS
+
+    def client(self) -> redis.Redis:
+        """A client with connect and read timeouts."""
+        return redis.Redis.from_url(self.url, socket_timeout=self.socket_timeout,
+                                    socket_connect_timeout=self.socket_timeout)
 
 
 _config: StoreConfig | None = None
 
 
 def configure_feature_store(url: str, *, flush_every: int = FLUSH_EVERY,
-                            min_ttl_seconds: int = MIN_TTL_SECONDS) -> None:
+                            min_ttl_seconds: int = MIN_TTL_SECONDS,
+                            socket_timeout: float = SOCKET_TIMEOUT_SECONDS) -> None:
     """Point the sink at a Redis server (else env ``FEATURE_REDIS_URL``, else 127.0.0.1:6379)."""
     global _config
-    _config = StoreConfig(url, flush_every, min_ttl_seconds)
+    _config = StoreConfig(url, flush_every, min_ttl_seconds, socket_timeout)
 
 
 def store_config() -> StoreConfig:
@@ -113,7 +123,7 @@ def _write_partition(rows: Iterator[Row], *, config: StoreConfig,
     """One client and one non-transactional pipeline per partition, flushed every N rows."""
     import time as _time
 
-    client = redis.Redis.from_url(config.url)
+    client = config.client()
     try:
         pipe = client.pipeline(transaction=False)
         pending = 0
@@ -200,7 +210,7 @@ def write_product_features(batch_df: DataFrame, batch_id: int) -> None:
 def write_rows_from_driver(batch_df: DataFrame) -> None:
     """The naive way, kept only to measure it: ``collect()`` + one Redis call per row."""
     config = store_config()
-    client = redis.Redis.from_url(config.url)
+    client = config.client()
     try:
         import time as _time
 
