@@ -56,6 +56,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
+def _offsets(text: str | None) -> dict[str, Any]:
+    """A Kafka source offset of a progress report ({topic: {partition: offset}}); a first
+    batch may report none, or a value that is not an offset map: treated as empty."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class BatchRecorder(StreamingQueryListener):
     """Start/end time and Kafka offset ranges of every micro-batch of one query."""
 
@@ -79,8 +89,8 @@ class BatchRecorder(StreamingQueryListener):
         source = p.sources[0]
         with self.lock:
             self.batches.append({"id": p.batchId, "start": start, "end": start + total,
-                                 "from": json.loads(source.startOffset or "{}"),
-                                 "to": json.loads(source.endOffset)})
+                                 "from": _offsets(source.startOffset),
+                                 "to": _offsets(source.endOffset)})
 
     def onQueryIdle(self, event: Any) -> None:  # noqa: N802
         pass
