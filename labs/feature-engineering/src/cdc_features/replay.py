@@ -267,5 +267,19 @@ def _finish(pipeline: Pipeline, records: Sequence[Record], out: TextIO) -> int:
     return 0
 
 
+def _cli() -> int:
+    """``python -m cdc_features.replay``: run, then stop Spark while Python still listens
+    (the JVM may still deliver a progress event to the Python listener; without the stop it
+    would find the Python side gone and print a connection-reset stack trace at exit)."""
+    try:
+        return main()
+    finally:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            session.stop()
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_cli())
