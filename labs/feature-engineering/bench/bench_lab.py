@@ -10,7 +10,8 @@ Measures, in one run on Spark ``local[2]``:
    A streaming job runs for days, so the rate that matters is the sustained one: the job
    first runs over the log's first ``--warmup-files`` files (fresh JVM: class loading, JIT
    compilation, Python workers starting), then, in the same JVM and with new checkpoints,
-   over the whole log — the measured run. Both rates are reported;
+   over the whole log — the measured run. Both rates are reported, and then the rate of
+   each query on its own over the whole log (``--no-per-query`` skips these runs);
 2. the Redis sink: executor-side pipelined writes (``write_to_feature_store``) vs the naive
    driver-side ``collect()`` + one call per row (``write_rows_from_driver``), same tile rows,
    same Redis server, and the ratio;
@@ -36,8 +37,8 @@ from typing import Any
 
 import redis
 
-from cdc_features.generator import LogOptions, iter_log, write_log
 from cdc_features.dead_letters import DeadLetterCounter
+from cdc_features.generator import LogOptions, iter_log, write_log
 from cdc_features.pipeline import (
     CUSTOMER_QUERY, DEAD_LETTER_QUERY, PRODUCT_QUERY, PipelineConfig, build_sinks,
     start_customer_query, start_dead_letter_query, start_pipeline, start_product_query,
