@@ -288,6 +288,8 @@ def parse_order_events(raw: DataFrame, *, default_scale: int = 2) -> Parsed:
             "total_amount": decode_decimal(row["total_amount"], dec, default_scale),
         }
 
+    # _finish types both images once per message, checks them, then builds these columns
+    # from the typed values (after / before)
     return _finish(msg, typed("after"), typed("before"), lambda after, before: [
         F.coalesce(after["id"], before["id"]).alias("order_id"),
         _after_or_null(after["customer_id"]).alias("customer_id"),
