@@ -21,9 +21,7 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,34 +36,13 @@ from cdc_features import feast_sink, feast_store as fs
 from cdc_features.redis_sink import (
     StoreConfig, configure_feature_store, read_customer_features, write_tile,
 )
+from redis_server import start_redis  # bench/redis_server.py (this script's folder)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "feast.md"
 AT = datetime(2026, 3, 31, 12, 0, tzinfo=timezone.utc)
 TILE_SCHEMA = ("customer_id long, day date, order_count int, total_spend decimal(12,2), "
                "last_order_ts timestamp, commit_ts timestamp")
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server not found: install the Debian package 'redis-server'")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(300):
-        try:
-            client.ping()
-            return proc, url
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("redis-server did not start")
 
 
 def tiles_for(customers: int, seed: int) -> list[dict[str, Any]]:

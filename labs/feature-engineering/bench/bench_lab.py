@@ -27,7 +27,6 @@ import argparse
 import io
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,35 +46,11 @@ from cdc_features.redis_sink import (
     configure_feature_store, dump_store, write_rows_from_driver, write_to_feature_store,
 )
 from cdc_features.spark import get_spark
+from redis_server import start_redis  # bench/redis_server.py (this script's folder)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "lab.md"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A private redis-server on a free loopback port."""
-    import socket
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server not found: install the Debian package 'redis-server'")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(200):
-        try:
-            client.ping()
-            return proc, url
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("redis-server did not start")
 
 
 def generate(directory: Path, n_events: int, seed: int, events_per_file: int) -> dict[str, Any]:
