@@ -28,16 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from cdc_features import pipeline as P
-from cdc_features.dead_letters import DeadLetterCounter
 from cdc_features.generator import LogOptions, iter_log, write_log
 from cdc_features.spark import get_spark
+from common import STARTERS  # bench/common.py (this script's folder)
 
-STARTERS = {
-    "customer": lambda spark, config, sinks: P.start_customer_query(spark, config, sinks),
-    "product": lambda spark, config, sinks: P.start_product_query(spark, config, sinks),
-    "dead_letters": lambda spark, config, sinks: P.start_dead_letter_query(
-        spark, config, DeadLetterCounter(None)),
-}
+# --queries names → the job's query names
+QUERIES = {"customer": P.CUSTOMER_QUERY, "product": P.PRODUCT_QUERY,
+           "dead_letters": P.DEAD_LETTER_QUERY}
 RESULTS = Path(__file__).resolve().parent / "results" / "batch_costs.md"
 PHASES = ("triggerExecution", "queryPlanning", "addBatch", "walCommit", "commitOffsets",
           "latestOffset")
@@ -62,7 +59,7 @@ def summary(progresses: list[dict[str, Any]], warmup: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", default="customer,product,dead_letters",
-                    help=f"comma-separated, of {', '.join(STARTERS)}")
+                    help=f"comma-separated, of {', '.join(QUERIES)}")
     ap.add_argument("--events", type=int, default=4000)
     ap.add_argument("--events-per-file", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
@@ -71,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="Spark SQL setting for this run (repeatable)")
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.queries.split(",") if n.strip()]
-    unknown = set(names) - set(STARTERS)
+    unknown = set(names) - set(QUERIES)
     if unknown or not names:
-        ap.error(f"unknown queries {sorted(unknown)}; choose from {', '.join(STARTERS)}")
+        ap.error(f"unknown queries {sorted(unknown)}; choose from {', '.join(QUERIES)}")
 
     work = Path(tempfile.mkdtemp(prefix="batch-costs-"))
     try:
@@ -89,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                                   progress=False, out=io.StringIO())
         sinks = P.build_sinks(config)
         started = time.perf_counter()
-        queries = {name: STARTERS[name](spark, config, sinks) for name in names}
+        queries = {name: STARTERS[QUERIES[name]](spark, config, sinks) for name in names}
         for query in queries.values():
             query.awaitTermination()
         wall = time.perf_counter() - started

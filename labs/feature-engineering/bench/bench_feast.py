@@ -36,7 +36,7 @@ from cdc_features import feast_sink, feast_store as fs
 from cdc_features.redis_sink import (
     StoreConfig, configure_feature_store, read_customer_features, write_tile,
 )
-from redis_server import start_redis  # bench/redis_server.py (this script's folder)
+from common import start_redis  # bench/common.py (this script's folder)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "feast.md"

@@ -36,17 +36,16 @@ from typing import Any
 
 import redis
 
-from cdc_features.dead_letters import DeadLetterCounter
 from cdc_features.generator import LogOptions, iter_log, write_log
 from cdc_features.pipeline import (
     CUSTOMER_QUERY, DEAD_LETTER_QUERY, PRODUCT_QUERY, PipelineConfig, build_sinks,
-    start_customer_query, start_dead_letter_query, start_pipeline, start_product_query,
+    start_pipeline,
 )
 from cdc_features.redis_sink import (
     configure_feature_store, dump_store, write_rows_from_driver, write_to_feature_store,
 )
 from cdc_features.spark import get_spark
-from redis_server import start_redis  # bench/redis_server.py (this script's folder)
+from common import STARTERS, start_redis  # bench/common.py (this script's folder)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "lab.md"
@@ -157,12 +156,7 @@ def run_queries_alone(spark: Any, input_dir: Path, work: Path, max_files: int
                                 dead_letter_dir=directory / "dead", progress=False,
                                 out=io.StringIO())
         started = time.perf_counter()
-        if name == CUSTOMER_QUERY:
-            query = start_customer_query(spark, config, build_sinks(config))
-        elif name == PRODUCT_QUERY:
-            query = start_product_query(spark, config, build_sinks(config))
-        else:
-            query = start_dead_letter_query(spark, config, DeadLetterCounter())
+        query = STARTERS[name](spark, config, build_sinks(config))
         query.awaitTermination()
         seconds[name] = time.perf_counter() - started
         if query.exception() is not None:

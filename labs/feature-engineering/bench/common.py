@@ -1,4 +1,4 @@
-"""A private redis-server for the benchmarks: loopback, a free port, no persistence."""
+"""Shared by the benchmarks: a private redis-server, and starting one query of the job."""
 
 from __future__ import annotations
 
@@ -7,8 +7,20 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
+
+from cdc_features import pipeline as P
+from cdc_features.dead_letters import DeadLetterCounter
+
+# One query of the job on its own: name → start(spark, config, sinks).
+STARTERS: dict[str, Any] = {
+    P.CUSTOMER_QUERY: lambda spark, config, sinks: P.start_customer_query(spark, config, sinks),
+    P.PRODUCT_QUERY: lambda spark, config, sinks: P.start_product_query(spark, config, sinks),
+    P.DEAD_LETTER_QUERY: lambda spark, config, sinks: P.start_dead_letter_query(
+        spark, config, DeadLetterCounter(None)),
+}
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
