@@ -23,21 +23,33 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cdc_features import pipeline as P
-from cdc_features.generator import LogOptions, iter_log, write_log
-from cdc_features.spark import get_spark
+from cdc_features.core.spec import CUSTOMER_QUERY, DEAD_LETTER_QUERY, PRODUCT_QUERY
+from cdc_features.job.config import PipelineConfig
+from cdc_features.job.sinks import build_sinks
+from cdc_features.job.spark import get_spark
+from cdc_features.lab.generator import LogOptions, iter_log
+from cdc_features.testing import write_log
 from common import STARTERS  # bench/common.py (this script's folder)
 
 # --queries names → the job's query names
-QUERIES = {"customer": P.CUSTOMER_QUERY, "product": P.PRODUCT_QUERY,
-           "dead_letters": P.DEAD_LETTER_QUERY}
+QUERIES = {
+    "customer": CUSTOMER_QUERY,
+    "product": PRODUCT_QUERY,
+    "dead_letters": DEAD_LETTER_QUERY,
+}
 RESULTS = Path(__file__).resolve().parent / "results" / "batch_costs.md"
-PHASES = ("triggerExecution", "queryPlanning", "addBatch", "walCommit", "commitOffsets",
-          "latestOffset")
+PHASES = (
+    "triggerExecution",
+    "queryPlanning",
+    "addBatch",
+    "walCommit",
+    "commitOffsets",
+    "latestOffset",
+)
 
 
 def summary(progresses: list[dict[str, Any]], warmup: int) -> dict[str, float]:
@@ -45,8 +57,9 @@ def summary(progresses: list[dict[str, Any]], warmup: int) -> dict[str, float]:
     batches = [p for p in progresses if p["numInputRows"] > 0][warmup:]
     if not batches:
         return {}
-    out = {phase: statistics.median(p["durationMs"].get(phase, 0) for p in batches)
-           for phase in PHASES}
+    out = {
+        phase: statistics.median(p["durationMs"].get(phase, 0) for p in batches) for phase in PHASES
+    }
     out["rows"] = statistics.median(p["numInputRows"] for p in batches)
     states = [p["stateOperators"][0] for p in batches if p.get("stateOperators")]
     if states:
@@ -58,14 +71,22 @@ def summary(progresses: list[dict[str, Any]], warmup: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--queries", default="customer,product,dead_letters",
-                    help=f"comma-separated, of {', '.join(QUERIES)}")
+    ap.add_argument(
+        "--queries",
+        default="customer,product,dead_letters",
+        help=f"comma-separated, of {', '.join(QUERIES)}",
+    )
     ap.add_argument("--events", type=int, default=4000)
     ap.add_argument("--events-per-file", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=5, help="data batches left out of the medians")
-    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
-                    help="Spark SQL setting for this run (repeatable)")
+    ap.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Spark SQL setting for this run (repeatable)",
+    )
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.queries.split(",") if n.strip()]
     unknown = set(names) - set(QUERIES)
@@ -74,17 +95,26 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="batch-costs-"))
     try:
-        write_log(iter_log(args.seed, args.events, LogOptions(schemas=True, days=10.0)),
-                  work / "in", events_per_file=args.events_per_file)
+        write_log(
+            iter_log(args.seed, args.events, LogOptions(schemas=True, days=10.0)),
+            work / "in",
+            events_per_file=args.events_per_file,
+        )
         spark = get_spark("cdc-features-batch-costs")
         for setting in args.conf:
             key, _, value = setting.partition("=")
             spark.conf.set(key, value)
-        config = P.PipelineConfig(checkpoint_dir=work / "checkpoints", input_dir=work / "in",
-                                  sinks=("noop",), trigger="available-now",
-                                  max_files_per_trigger=1, dead_letter_dir=work / "dead",
-                                  progress=False, out=io.StringIO())
-        sinks = P.build_sinks(config)
+        config = PipelineConfig(
+            checkpoint_dir=work / "checkpoints",
+            input_dir=work / "in",
+            sinks=("noop",),
+            trigger="available-now",
+            max_files_per_trigger=1,
+            dead_letter_dir=work / "dead",
+            progress=False,
+            out=io.StringIO(),
+        )
+        sinks = build_sinks(config)
         started = time.perf_counter()
         queries = {name: STARTERS[QUERIES[name]](spark, config, sinks) for name in names}
         for query in queries.values():
@@ -94,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "# Fixed cost of a small micro-batch",
             "",
             f"- Command: `{' '.join(['bash scripts/bench.sh batch_costs', *(argv or sys.argv[1:])])}`",
-            f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; Spark `local[2]`; "
+            f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Spark `local[2]`; "
             f"load average at the end: {os.getloadavg()[0]:.2f}",
             f"- {args.events:,} events, {args.events_per_file} per micro-batch, queries "
             f"{', '.join(names)} running together, wall {wall:.1f} s"

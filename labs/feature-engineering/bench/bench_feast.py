@@ -25,24 +25,30 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from cdc_features import feast_sink, feast_store as fs
-from cdc_features.redis_sink import (
-    StoreConfig, configure_feature_store, read_customer_features, write_tile,
+from cdc_features.stores import feast_store as fs
+from cdc_features.stores.feast_sink import FeastSink, FeastSinkConfig
+from cdc_features.stores.redis_store import (
+    RedisConfig,
+    read_customer_features,
+    write_tile,
+    write_to_feature_store,
 )
-from common import start_redis  # bench/common.py (this script's folder)
+from cdc_features.testing import RedisServer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "feast.md"
-AT = datetime(2026, 3, 31, 12, 0, tzinfo=timezone.utc)
-TILE_SCHEMA = ("customer_id long, day date, order_count int, total_spend decimal(12,2), "
-               "last_order_ts timestamp, commit_ts timestamp")
+AT = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
+TILE_SCHEMA = (
+    "customer_id long, day date, order_count int, total_spend decimal(12,2), "
+    "last_order_ts timestamp, commit_ts timestamp"
+)
 
 
 def tiles_for(customers: int, seed: int) -> list[dict[str, Any]]:
@@ -53,17 +59,22 @@ def tiles_for(customers: int, seed: int) -> list[dict[str, Any]]:
         for back in rng.sample(range(30), 4):
             day = AT.date() - timedelta(days=back)
             count = rng.randint(1, 3)
-            rows.append({"customer_id": cid, "day": day, "order_count": count,
-                         "total_spend": Decimal(rng.randint(500, 50_000)) / 100 * count,
-                         "last_order_ts": datetime.combine(day, datetime.min.time(),
-                                                           tzinfo=timezone.utc)
-                         + timedelta(seconds=rng.randint(0, 86_399))})
+            rows.append(
+                {
+                    "customer_id": cid,
+                    "day": day,
+                    "order_count": count,
+                    "total_spend": Decimal(rng.randint(500, 50_000)) / 100 * count,
+                    "last_order_ts": datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+                    + timedelta(seconds=rng.randint(0, 86_399)),
+                }
+            )
     return rows
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
@@ -86,21 +97,20 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="bench_feast_"))
-    proc, url = start_redis(workdir)
+    server = RedisServer(workdir / "redis").start()
+    url = server.url
     lines: list[str] = []
     try:
         client = redis.Redis.from_url(url)
-        configure_feature_store(url)
         store = fs.prepare_repo(workdir / "repo", url)
 
         # --- data: lab tiles + the same customers' features in Feast --------------
         pipe = client.pipeline(transaction=False)
-        config = StoreConfig(url)
+        config = RedisConfig(url)
         for row in tiles_for(args.customers, seed=7):
             write_tile(pipe, row, time.time(), config)
         pipe.execute()
-        features = [read_customer_features(client, cid, AT)
-                    for cid in range(1, args.customers + 1)]
+        features = [read_customer_features(client, cid, AT) for cid in range(1, args.customers + 1)]
         fs.push(store, fs.CUSTOMER_PUSH, fs.customer_push_frame(features, AT), offline=False)
         check = fs.online_customer_features(store, [1, 2], AT)
         assert check[1] == features[0] and check[2] == features[1], "Feast read != lab read"
@@ -109,16 +119,25 @@ def main(argv: list[str] | None = None) -> int:
         one = lambda: [rng.randint(1, args.customers)]  # noqa: E731
         hundred = lambda: rng.sample(range(1, args.customers + 1), 100)  # noqa: E731
         read_rows = []
-        for label, ids_fn, repeats in (("1 customer", one, args.repeats),
-                                       ("100 customers", hundred, max(30, args.repeats // 5))):
-            feast = percentiles(timed(lambda: fs.online_customer_features(
-                store, ids_fn(), AT), repeats))
-            lab = percentiles(timed(lambda: [read_customer_features(client, c, AT)
-                                             for c in ids_fn()], repeats))
+        for label, ids_fn, repeats in (
+            ("1 customer", one, args.repeats),
+            ("100 customers", hundred, max(30, args.repeats // 5)),
+        ):
+            feast = percentiles(
+                timed(
+                    lambda ids_fn=ids_fn: fs.online_customer_features(store, ids_fn(), AT), repeats
+                )
+            )
+            lab = percentiles(
+                timed(
+                    lambda ids_fn=ids_fn: [read_customer_features(client, c, AT) for c in ids_fn()],
+                    repeats,
+                )
+            )
             read_rows.append((label, repeats, feast, lab))
 
         # --- push throughput ----------------------------------------------------------
-        from cdc_features.spark import get_spark
+        from cdc_features.job.spark import get_spark
 
         spark = get_spark("bench-feast")
         n = args.batch_rows
@@ -126,14 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         commit = AT + timedelta(minutes=1)
         batch = [(base + i, AT.date(), 1, Decimal("10.00"), AT, commit) for i in range(n)]
         df = spark.createDataFrame(batch, TILE_SCHEMA).repartition(2)
-        feast_sink.configure_feast_sink(workdir / "repo", url, max_entities=n)
+        feast_sink = FeastSink(FeastSinkConfig(workdir / "repo", config, max_entities=n))
         feast_sink.push_to_feast(df, 0)  # warm-up (JIT, registry cache, Spark plan)
-        from cdc_features.redis_sink import write_to_feature_store
 
         df.persist()
         df.count()
         t0 = time.perf_counter()
-        write_to_feature_store(df, 1)
+        write_to_feature_store(df, 1, store=config)
         tiles_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         feast_sink.push_to_feast(df, 1)  # same rows again: a replayed batch
@@ -147,13 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         fs.push(store, fs.CUSTOMER_PUSH, frame, offline=True)
         both_s = time.perf_counter() - t0
-        offline_rows = fs.pq.read_table(workdir / "repo" / "data" /
-                                        "customer_features.parquet").num_rows
+        offline_rows = fs.pq.read_table(
+            workdir / "repo" / "data" / "customer_features.parquet"
+        ).num_rows
         spark.stop()
 
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        cmd = "cd labs/feature-engineering && .venv/bin/python bench/bench_feast.py " + \
-              " ".join(argv if argv is not None else sys.argv[1:])
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        cmd = "cd labs/feature-engineering && .venv/bin/python bench/bench_feast.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
         lines += [
             "# Feast benchmark: online reads and pushes",
             "",
@@ -169,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
             "|---|---:|---:|---:|---:|---:|",
         ]
         for label, repeats, feast, lab in read_rows:
-            lines.append(f"| {label} | {repeats} | {feast[0]:.2f} | {feast[1]:.2f} | "
-                         f"{lab[0]:.2f} | {lab[1]:.2f} |")
+            lines.append(
+                f"| {label} | {repeats} | {feast[0]:.2f} | {feast[1]:.2f} | "
+                f"{lab[0]:.2f} | {lab[1]:.2f} |"
+            )
         lines += [
             "",
             "Feast: one `HMGET` per customer in one pipeline, protobuf decoding, the on-demand "
@@ -193,8 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             "part slows down as history grows; a production offline store appends.",
         ]
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     text = "\n".join(lines) + "\n"
     print(text)

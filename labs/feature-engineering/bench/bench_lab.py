@@ -30,26 +30,30 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from cdc_features.generator import LogOptions, iter_log, write_log
-from cdc_features.pipeline import (
-    CUSTOMER_QUERY, DEAD_LETTER_QUERY, PRODUCT_QUERY, PipelineConfig, build_sinks,
-    start_pipeline,
+from cdc_features.core.spec import CUSTOMER_QUERY, DEAD_LETTER_QUERY, PRODUCT_QUERY
+from cdc_features.job.config import PipelineConfig
+from cdc_features.job.pipeline import start_pipeline
+from cdc_features.job.sinks import build_sinks
+from cdc_features.job.spark import get_spark
+from cdc_features.lab.generator import LogOptions, iter_log
+from cdc_features.stores.redis_store import (
+    RedisConfig,
+    dump_store,
+    write_rows_from_driver,
+    write_to_feature_store,
 )
-from cdc_features.redis_sink import (
-    configure_feature_store, dump_store, write_rows_from_driver, write_to_feature_store,
-)
-from cdc_features.spark import get_spark
-from common import STARTERS, start_redis  # bench/common.py (this script's folder)
+from cdc_features.testing import RedisServer, write_log
+from common import STARTERS  # bench/common.py (this script's folder)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "lab.md"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def generate(directory: Path, n_events: int, seed: int, events_per_file: int) -> dict[str, Any]:
@@ -81,23 +85,40 @@ def generate(directory: Path, n_events: int, seed: int, events_per_file: int) ->
     horizon_c = newest - 30 * 86_400_000_000
     horizon_p = newest - 7 * 86_400_000_000
     return {
-        "files": len(files), "bytes": size, "seconds": time.perf_counter() - started,
-        "active_customers": len({c for c, t in latest.values() if t >= horizon_c and c is not None}),
+        "files": len(files),
+        "bytes": size,
+        "seconds": time.perf_counter() - started,
+        "active_customers": len(
+            {c for c, t in latest.values() if t >= horizon_c and c is not None}
+        ),
         "orders_30d": sum(1 for _, t in latest.values() if t >= horizon_c),
         "orders_7d": sum(1 for _, t in latest.values() if t >= horizon_p),
         "newest": EPOCH + timedelta(microseconds=newest),
     }
 
 
-def run_job(spark: Any, input_dir: Path, work: Path, sinks: tuple[str, ...], redis_url: str | None,
-            max_files: int) -> dict[str, Any]:
+def run_job(
+    spark: Any,
+    input_dir: Path,
+    work: Path,
+    sinks: tuple[str, ...],
+    redis_url: str | None,
+    max_files: int,
+) -> dict[str, Any]:
     """Run the three queries with an availableNow trigger; time until all have stopped."""
     if work.exists():
         shutil.rmtree(work)
-    config = PipelineConfig(checkpoint_dir=work / "checkpoints", input_dir=input_dir, sinks=sinks,
-                            redis_url=redis_url, trigger="available-now",
-                            max_files_per_trigger=max_files, dead_letter_dir=work / "dead",
-                            progress=False, out=io.StringIO())
+    config = PipelineConfig(
+        checkpoint_dir=work / "checkpoints",
+        input_dir=input_dir,
+        sinks=sinks,
+        redis_url=redis_url,
+        trigger="available-now",
+        max_files_per_trigger=max_files,
+        dead_letter_dir=work / "dead",
+        progress=False,
+        out=io.StringIO(),
+    )
     started = time.perf_counter()
     pipeline = start_pipeline(spark, config)
     try:
@@ -110,6 +131,7 @@ def run_job(spark: Any, input_dir: Path, work: Path, sinks: tuple[str, ...], red
         recent = {name: q.recentProgress for name, q in pipeline.queries.items()}
     finally:
         pipeline.stop()
+
     def orders_in_state() -> int:
         """Orders held by the product query's state buckets, read with Spark's state reader."""
         from pyspark.sql import functions as F
@@ -129,18 +151,24 @@ def run_job(spark: Any, input_dir: Path, work: Path, sinks: tuple[str, ...], red
         "seconds": elapsed,
         "input_rows": {n: sum(int(p["numInputRows"]) for p in recent[n]) for n in recent},
         "batches": {n: len(recent[n]) for n in recent},
-        "dropped": {n: sum(int(op.get("numRowsDroppedByWatermark", 0))
-                           for p in recent[n] for op in (p.get("stateOperators") or []))
-                    for n in recent},
-        "state_rows": {CUSTOMER_QUERY: state_rows(CUSTOMER_QUERY),
-                       PRODUCT_QUERY: state_rows(PRODUCT_QUERY)},
+        "dropped": {
+            n: sum(
+                int(op.get("numRowsDroppedByWatermark", 0))
+                for p in recent[n]
+                for op in (p.get("stateOperators") or [])
+            )
+            for n in recent
+        },
+        "state_rows": {
+            CUSTOMER_QUERY: state_rows(CUSTOMER_QUERY),
+            PRODUCT_QUERY: state_rows(PRODUCT_QUERY),
+        },
         "orders_in_state": orders_in_state(),
         "last": progress,
     }
 
 
-def run_queries_alone(spark: Any, input_dir: Path, work: Path, max_files: int
-                      ) -> dict[str, float]:
+def run_queries_alone(spark: Any, input_dir: Path, work: Path, max_files: int) -> dict[str, float]:
     """Each query of the job on its own over the whole log (noop sinks): seconds per query.
 
     Shows how the job's time divides among its queries; they are independent (separate
@@ -150,11 +178,16 @@ def run_queries_alone(spark: Any, input_dir: Path, work: Path, max_files: int
         directory = work / f"alone-{name}"
         if directory.exists():
             shutil.rmtree(directory)
-        config = PipelineConfig(checkpoint_dir=directory / "checkpoints", input_dir=input_dir,
-                                sinks=("noop",), trigger="available-now",
-                                max_files_per_trigger=max_files,
-                                dead_letter_dir=directory / "dead", progress=False,
-                                out=io.StringIO())
+        config = PipelineConfig(
+            checkpoint_dir=directory / "checkpoints",
+            input_dir=input_dir,
+            sinks=("noop",),
+            trigger="available-now",
+            max_files_per_trigger=max_files,
+            dead_letter_dir=directory / "dead",
+            progress=False,
+            out=io.StringIO(),
+        )
         started = time.perf_counter()
         query = STARTERS[name](spark, config, build_sinks(config))
         query.awaitTermination()
@@ -171,19 +204,23 @@ def tile_rows(spark: Any, input_dir: Path, n_rows: int) -> Any:
     the fixed cost of one Spark job)."""
     from pyspark.sql import functions as F
 
-    from cdc_features.envelope import parse_order_events
-    from cdc_features.features import compute_customer_features
+    from cdc_features.core.envelope import parse_order_events
+    from cdc_features.core.features import compute_customer_features
 
     first = sorted(str(p) for p in input_dir.glob("*.jsonl"))[:1]
     raw = spark.read.schema("topic string, key string, value string").json(first)
     real = compute_customer_features(parse_order_events(raw).events).select(
-        "customer_id", "day", "order_count", "total_spend", "last_order_ts")
+        "customer_id", "day", "order_count", "total_spend", "last_order_ts"
+    )
     synthetic = spark.range(n_rows).select(
         (F.col("id") % 40_000 + 1_000_000).alias("customer_id"),
-        F.date_add(F.lit("2026-03-01").cast("date"), (F.col("id") / 40_000).cast("int")).alias("day"),
+        F.date_add(F.lit("2026-03-01").cast("date"), (F.col("id") / 40_000).cast("int")).alias(
+            "day"
+        ),
         (F.col("id") % 4 + 1).cast("int").alias("order_count"),
         ((F.col("id") % 100_000) / 100).cast("decimal(12,2)").alias("total_spend"),
-        F.timestamp_seconds(F.lit(1_772_323_200) + F.col("id") % 86_400).alias("last_order_ts"))
+        F.timestamp_seconds(F.lit(1_772_323_200) + F.col("id") % 86_400).alias("last_order_ts"),
+    )
     return real.unionByName(synthetic).limit(n_rows)
 
 
@@ -195,22 +232,29 @@ def sink_comparison(spark: Any, input_dir: Path, redis_url: str, max_rows: int) 
     tiles = tile_rows(spark, input_dir, max_rows).repartition(partitions).persist()
     rows = tiles.count()
     client = redis.Redis.from_url(redis_url)
-    configure_feature_store(redis_url)
+    store = RedisConfig(redis_url)
 
     client.flushdb()
     started = time.perf_counter()
-    write_to_feature_store(tiles, 0)
+    write_to_feature_store(tiles, 0, store=store)
     executor_s = time.perf_counter() - started
     executor_store = dump_store(client)
 
     client.flushdb()
     started = time.perf_counter()
-    write_rows_from_driver(tiles)
+    write_rows_from_driver(tiles, store=store)
     driver_s = time.perf_counter() - started
     same = dump_store(client) == executor_store
     tiles.unpersist()
-    return {"rows": rows, "partitions": partitions, "executor_s": executor_s, "driver_s": driver_s,
-            "ratio": driver_s / executor_s, "same_store": same, "keys": len(executor_store)}
+    return {
+        "rows": rows,
+        "partitions": partitions,
+        "executor_s": executor_s,
+        "driver_s": driver_s,
+        "ratio": driver_s / executor_s,
+        "same_store": same,
+        "keys": len(executor_store),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,28 +263,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--events-per-file", type=int, default=50_000)
     parser.add_argument("--max-files-per-trigger", type=int, default=2)
-    parser.add_argument("--warmup-files", type=int, default=4,
-                        help="log files of the warm-up run before the measured one (0 = none)")
+    parser.add_argument(
+        "--warmup-files",
+        type=int,
+        default=4,
+        help="log files of the warm-up run before the measured one (0 = none)",
+    )
     parser.add_argument("--sink-rows", type=int, default=50_000)
-    parser.add_argument("--with-redis", action="store_true",
-                        help="also time the job with the Redis sink instead of noop")
-    parser.add_argument("--no-per-query", action="store_true",
-                        help="skip the runs of each query on its own")
-    parser.add_argument("--skip-job", action="store_true",
-                        help="only the Redis sink comparison (no throughput / state-size run)")
+    parser.add_argument(
+        "--with-redis",
+        action="store_true",
+        help="also time the job with the Redis sink instead of noop",
+    )
+    parser.add_argument(
+        "--no-per-query", action="store_true", help="skip the runs of each query on its own"
+    )
+    parser.add_argument(
+        "--skip-job",
+        action="store_true",
+        help="only the Redis sink comparison (no throughput / state-size run)",
+    )
     parser.add_argument("--work-dir", type=Path)
     args = parser.parse_args(argv)
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-lab-"))
     work.mkdir(parents=True, exist_ok=True)
     command = "npm run bench:lab -- " + " ".join(argv if argv is not None else sys.argv[1:])
-    started_at = datetime.now(timezone.utc)
-    redis_proc, redis_url = start_redis(work)
+    started_at = datetime.now(UTC)
+    redis_server = RedisServer(work / "redis").start()
+    redis_url = redis_server.url
     try:
         input_dir = work / "input"
         print(f"generating {args.events:,} events into {input_dir} ...", flush=True)
         log = generate(input_dir, args.events, args.seed, args.events_per_file)
-        print(f"  {log['files']} files, {log['bytes'] / 1e6:.0f} MB in {log['seconds']:.1f} s", flush=True)
+        print(
+            f"  {log['files']} files, {log['bytes'] / 1e6:.0f} MB in {log['seconds']:.1f} s",
+            flush=True,
+        )
         spark = get_spark("cdc-features-bench")
         results: dict[str, Any] = {}
         failures: dict[str, str] = {}
@@ -249,13 +308,14 @@ def main(argv: list[str] | None = None) -> int:
             warm_dir = work / "warmup-input"
             warm_dir.mkdir(exist_ok=True)
             warm_events = 0
-            for path in sorted(input_dir.glob("*.jsonl"))[:args.warmup_files]:
+            for path in sorted(input_dir.glob("*.jsonl"))[: args.warmup_files]:
                 shutil.copy(path, warm_dir / path.name)
                 with path.open("rb") as f:
                     warm_events += sum(1 for _ in f)
             print(f"warm-up: feature job over the first {warm_events:,} events ...", flush=True)
-            warmup = run_job(spark, warm_dir, work / "job-warmup", ("noop",), None,
-                             args.max_files_per_trigger)
+            warmup = run_job(
+                spark, warm_dir, work / "job-warmup", ("noop",), None, args.max_files_per_trigger
+            )
             warmup["events"] = warm_events
             print(f"  {warm_events / warmup['seconds']:,.0f} events/s (fresh JVM)", flush=True)
         for name, sinks, url in (("noop", ("noop",), None), ("redis", ("redis",), redis_url)):
@@ -263,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"feature job, {name} sink ...", flush=True)
             try:
-                results[name] = run_job(spark, input_dir, work / f"job-{name}", sinks, url,
-                                        args.max_files_per_trigger)
+                results[name] = run_job(
+                    spark, input_dir, work / f"job-{name}", sinks, url, args.max_files_per_trigger
+                )
                 print(f"  {args.events / results[name]['seconds']:,.0f} events/s", flush=True)
             except Exception as err:  # noqa: BLE001 - reported in the results file
                 failures[name] = str(err).splitlines()[0][:300]
@@ -277,17 +338,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name}: {sec:.1f} s, {args.events / sec:,.0f} events/s", flush=True)
         print("Redis sink: executor-side pipelined vs driver-side per row ...", flush=True)
         sink = sink_comparison(spark, input_dir, redis_url, args.sink_rows)
-        print(f"  {sink['rows']:,} rows in {sink['partitions']} partitions: executor {sink['executor_s']:.2f} s, driver {sink['driver_s']:.2f} s, "
-              f"ratio {sink['ratio']:.1f}x, same store: {sink['same_store']}", flush=True)
+        print(
+            f"  {sink['rows']:,} rows in {sink['partitions']} partitions: executor {sink['executor_s']:.2f} s, driver {sink['driver_s']:.2f} s, "
+            f"ratio {sink['ratio']:.1f}x, same store: {sink['same_store']}",
+            flush=True,
+        )
     finally:
-        redis_proc.terminate()
-        redis_proc.wait(timeout=10)
+        redis_server.stop()
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    noop = results.get("noop") or {"seconds": float("inf"),
-                                   "state_rows": {CUSTOMER_QUERY: 0, PRODUCT_QUERY: 0},
-                                   "orders_in_state": 0}
+    noop = results.get("noop") or {
+        "seconds": float("inf"),
+        "state_rows": {CUSTOMER_QUERY: 0, PRODUCT_QUERY: 0},
+        "orders_in_state": 0,
+    }
     lines = [
         "# Lab benchmark: feature job throughput, Redis sink, state size",
         "",
@@ -317,21 +382,28 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {name} | {res['seconds']:.1f} s | {args.events / res['seconds']:,.0f} | "
             f"{res['batches'][CUSTOMER_QUERY]} / {res['batches'][PRODUCT_QUERY]} | "
-            f"{res['dropped'][CUSTOMER_QUERY]:,} / {res['dropped'][PRODUCT_QUERY]:,} |")
+            f"{res['dropped'][CUSTOMER_QUERY]:,} / {res['dropped'][PRODUCT_QUERY]:,} |"
+        )
     if warmup is not None:
         lines.append(
             f"| warm-up run: noop, first {warmup['events']:,} events, fresh JVM | "
             f"{warmup['seconds']:.1f} s | {warmup['events'] / warmup['seconds']:,.0f} | "
-            f"{warmup['batches'][CUSTOMER_QUERY]} / {warmup['batches'][PRODUCT_QUERY]} | — |")
+            f"{warmup['batches'][CUSTOMER_QUERY]} / {warmup['batches'][PRODUCT_QUERY]} | — |"
+        )
     for name, reason in failures.items():
         lines.append(f"| {name} | failed: {reason} | — | — | — |")
     if args.skip_job:
         lines.append("| — | not run (`--skip-job`) | — | — | — |")
     lines += [
         "",
-        "Goal: ≥ 50,000 events/s (sustained). " + (
-            "Met." if args.events / noop["seconds"] >= 50_000 else
-            "**Not met** in this run." if not args.skip_job else "Not measured (`--skip-job`)."),
+        "Goal: ≥ 50,000 events/s (sustained). "
+        + (
+            "Met."
+            if args.events / noop["seconds"] >= 50_000
+            else "**Not met** in this run."
+            if not args.skip_job
+            else "Not measured (`--skip-job`)."
+        ),
         "",
     ]
     if alone:
@@ -341,7 +413,10 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "| Query | Wall time | Events/s |",
             "|---|---|---|",
-            *[f"| {name} | {sec:.1f} s | {args.events / sec:,.0f} |" for name, sec in alone.items()],
+            *[
+                f"| {name} | {sec:.1f} s | {args.events / sec:,.0f} |"
+                for name, sec in alone.items()
+            ],
             f"| sum of the three (one after the other) | {sum(alone.values()):.1f} s | "
             f"{args.events / sum(alone.values()):,.0f} |",
             "",

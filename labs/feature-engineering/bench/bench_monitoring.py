@@ -28,48 +28,65 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from cdc_features.job.spark import get_spark
 from cdc_features.monitoring import FeatureListener, MetricsRegistry, monitored_sink
-from cdc_features.spark import get_spark
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "monitoring.md"
 SCHEMA = "customer_id long, order_ts timestamp, amount decimal(10,2), commit_ts timestamp"
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def write_inputs(folder: Path, files: int, rows_per_file: int, seed: int = 42) -> int:
-    """Orders of 20,000 customers over 20 days, ``files`` JSON-lines files; returns the row count."""
+    """Orders of 20,000 customers over 20 days in ``files`` JSON-lines files; returns the rows."""
     rng = random.Random(seed)
     folder.mkdir(parents=True)
     for f in range(files):
         lines = []
         for _ in range(rows_per_file):
             ts = START + timedelta(seconds=rng.randrange(20 * 86_400))
-            lines.append(json.dumps({
-                "customer_id": rng.randrange(20_000),
-                "order_ts": ts.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                "amount": f"{rng.lognormvariate(4, 0.5):.2f}",
-                "commit_ts": (ts + timedelta(milliseconds=rng.randrange(2_000)))
-                .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-            }))
+            lines.append(
+                json.dumps(
+                    {
+                        "customer_id": rng.randrange(20_000),
+                        "order_ts": ts.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                        "amount": f"{rng.lognormvariate(4, 0.5):.2f}",
+                        "commit_ts": (ts + timedelta(milliseconds=rng.randrange(2_000))).strftime(
+                            "%Y-%m-%dT%H:%M:%S.%f"
+                        )[:-3]
+                        + "Z",
+                    }
+                )
+            )
         (folder / f"{f:04d}.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return files * rows_per_file
 
 
 def daily_tiles(orders: DataFrame) -> DataFrame:
-    return (orders.withWatermark("order_ts", "30 days")
-            .groupBy("customer_id", F.window("order_ts", "1 day"))
-            .agg(F.count(F.lit(1)).cast("int").alias("order_count"),
-                 F.sum("amount").cast("decimal(12,2)").alias("total_spend"),
-                 F.max("order_ts").alias("last_order_ts"), F.max("commit_ts").alias("commit_ts"))
-            .select("customer_id", F.to_date("window.start").alias("day"), "order_count",
-                    "total_spend", "last_order_ts", "commit_ts"))
+    return (
+        orders.withWatermark("order_ts", "30 days")
+        .groupBy("customer_id", F.window("order_ts", "1 day"))
+        .agg(
+            F.count(F.lit(1)).cast("int").alias("order_count"),
+            F.sum("amount").cast("decimal(12,2)").alias("total_spend"),
+            F.max("order_ts").alias("last_order_ts"),
+            F.max("commit_ts").alias("commit_ts"),
+        )
+        .select(
+            "customer_id",
+            F.to_date("window.start").alias("day"),
+            "order_count",
+            "total_spend",
+            "last_order_ts",
+            "commit_ts",
+        )
+    )
 
 
 def discard(batch_df: DataFrame, batch_id: int) -> None:
@@ -84,7 +101,7 @@ class TimedListener(FeatureListener):
         super().__init__(registry)
         self.spent: list[float] = []
 
-    def onQueryProgress(self, event) -> None:  # noqa: N802 (Spark's API)
+    def onQueryProgress(self, event) -> None:
         t = time.perf_counter()
         super().onQueryProgress(event)
         self.spent.append(time.perf_counter() - t)
@@ -98,8 +115,9 @@ class Run:
     listener_seconds: list[float] = field(default_factory=list)
 
 
-def run_once(spark: SparkSession, inputs: Path, checkpoint: Path, name: str, *,
-             listener: bool, observe: bool) -> Run:
+def run_once(
+    spark: SparkSession, inputs: Path, checkpoint: Path, name: str, *, listener: bool, observe: bool
+) -> Run:
     """Time to process every input file, plus per-batch sink and listener times."""
     registry = MetricsRegistry()
     added = TimedListener(registry) if listener else None
@@ -107,18 +125,26 @@ def run_once(spark: SparkSession, inputs: Path, checkpoint: Path, name: str, *,
         spark.streams.addListener(added)
     inner: Callable[[DataFrame, int], None] = discard
     if observe:
-        inner = monitored_sink(discard, query=name, event_time_col="last_order_ts",
-                               registry=registry)
+        inner = monitored_sink(
+            discard, query=name, event_time_col="last_order_ts", registry=registry
+        )
     sink_seconds: list[float] = []
 
     def sink(batch_df: DataFrame, batch_id: int) -> None:
         t = time.perf_counter()
         inner(batch_df, batch_id)
         sink_seconds.append(time.perf_counter() - t)
+
     orders = spark.readStream.schema(SCHEMA).option("maxFilesPerTrigger", 1).json(str(inputs))
     started = time.perf_counter()
-    query = (daily_tiles(orders).writeStream.queryName(name).outputMode("update")
-             .foreachBatch(sink).option("checkpointLocation", str(checkpoint)).start())
+    query = (
+        daily_tiles(orders)
+        .writeStream.queryName(name)
+        .outputMode("update")
+        .foreachBatch(sink)
+        .option("checkpointLocation", str(checkpoint))
+        .start()
+    )
     try:
         query.processAllAvailable()
         elapsed = time.perf_counter() - started
@@ -141,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = get_spark("bench-monitoring")
     work = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
-    configs = [("bare", False, False), ("listener", True, False),
-               ("listener + sink observation", True, True)]
+    configs = [
+        ("bare", False, False),
+        ("listener", True, False),
+        ("listener + sink observation", True, True),
+    ]
     try:
         rows = write_inputs(work / "in", args.files, args.rows_per_file)
         run_once(spark, work / "in", work / "warmup", "warmup", listener=False, observe=False)
@@ -150,11 +179,15 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             for label, listener, observe in configs:
                 name = f"bench_{r}_{label.split()[0]}_{int(observe)}"
-                run = run_once(spark, work / "in", work / name, name,
-                               listener=listener, observe=observe)
+                run = run_once(
+                    spark, work / "in", work / name, name, listener=listener, observe=observe
+                )
                 results[label].append(run)
-                print(f"round {r + 1} {label}: {rows / run.seconds:,.0f} rows/s "
-                      f"({run.seconds:.2f} s, {run.batches} batches)", flush=True)
+                print(
+                    f"round {r + 1} {label}: {rows / run.seconds:,.0f} rows/s "
+                    f"({run.seconds:.2f} s, {run.batches} batches)",
+                    flush=True,
+                )
     finally:
         spark.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -168,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `.venv/bin/python bench/bench_monitoring.py --files {args.files} "
         f"--rows-per-file {args.rows_per_file} --rounds {args.rounds}`  ",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; Spark local[2], "
+        f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Spark local[2], "
         "shuffle partitions 2, RocksDB state store; a shared 2-core machine (load average "
         f"{os.getloadavg()[0]:.1f} at the end of the run: other jobs were running, so "
         "whole-run differences of several percent are noise).",
@@ -185,9 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(run.seconds for run in runs)
         sink_all = [t for run in runs for t in run.sink_seconds]
         listener_all = [t for run in runs for t in run.listener_seconds]
-        lines.append(f"| {label} | {', '.join(f'{run.seconds:.2f}' for run in runs)} | "
-                     f"{rows / median:,.0f} | {(median / base - 1) * 100:+.1f} % | "
-                     f"{ms(sink_all)} | {ms(listener_all)} |")
+        lines.append(
+            f"| {label} | {', '.join(f'{run.seconds:.2f}' for run in runs)} | "
+            f"{rows / median:,.0f} | {(median / base - 1) * 100:+.1f} % | "
+            f"{ms(sink_all)} | {ms(listener_all)} |"
+        )
     lines += [
         "",
         "The listener runs on Spark's listener thread, asynchronously to the micro-batches: its "

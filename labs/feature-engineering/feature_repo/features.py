@@ -1,7 +1,8 @@
 """Feast definitions of the lab's customer and product features.
 
-The streaming job computes the features (``cdc_features.features`` + ``definitions``) and
-pushes them here from ``foreachBatch`` (``cdc_features.feast_sink``). Each pushed row holds
+The streaming job computes the features (``cdc_features.core.features`` + ``definitions``) and
+pushes them here from ``foreachBatch`` (``cdc_features.stores.feast_sink``). Windows and TTLs
+come from the lab's feature spec (``cdc_features.core.spec``), declared once. Each pushed row holds
 the features *as of its ``event_timestamp``* (the stream's clock when it was computed);
 ``days_since_last_order`` depends on the moment of the read, so it is an on-demand feature
 computed from ``last_order_ts_us`` and the request's ``read_ts_us``.
@@ -24,9 +25,10 @@ from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Decimal, Int64, UnixTimestamp
 from feast.value_type import ValueType
 
+from cdc_features.core.spec import CUSTOMER, PRODUCT
+
 # region feast_definitions
-customer = Entity(name="customer", join_keys=["customer_id"],
-                  value_type=ValueType.INT64)
+customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
 
 customer_push = PushSource(
     name="customer_features_push",
@@ -40,7 +42,7 @@ customer_push = PushSource(
 customer_features = FeatureView(
     name="customer_features",
     entities=[customer],
-    ttl=timedelta(days=31),  # no push for 31 days: the 30-day values are unknown
+    ttl=timedelta(days=CUSTOMER.ttl_days),  # no push for 31 days: 30-day values unknown
     schema=[
         Field(name="order_count_30d", dtype=Int64),
         Field(name="total_spend_30d", dtype=Decimal),
@@ -52,19 +54,25 @@ customer_features = FeatureView(
     online=True,
 )
 
-read_time = RequestSource(name="read_time",
-                          schema=[Field(name="read_ts_us", dtype=Int64)])
+read_time = RequestSource(name="read_time", schema=[Field(name="read_ts_us", dtype=Int64)])
 
 
-@on_demand_feature_view(sources=[customer_features[["last_order_ts_us"]], read_time],
-                        mode="python",
-                        schema=[Field(name="days_since_last_order", dtype=Int64)])
+@on_demand_feature_view(
+    sources=[customer_features[["last_order_ts_us"]], read_time],
+    mode="python",
+    schema=[Field(name="days_since_last_order", dtype=Int64)],
+)
 def customer_recency(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """Whole days from the last order to the read time (floor), at request time."""
     day_us = 86_400_000_000
-    return {"days_since_last_order": [
-        None if last is None or now is None else (now - last) // day_us
-        for last, now in zip(inputs["last_order_ts_us"], inputs["read_ts_us"])]}
+    return {
+        "days_since_last_order": [
+            None if last is None or now is None else (now - last) // day_us
+            for last, now in zip(inputs["last_order_ts_us"], inputs["read_ts_us"], strict=True)
+        ]
+    }
+
+
 # endregion
 
 product = Entity(name="product", join_keys=["product_id"], value_type=ValueType.INT64)
@@ -81,7 +89,7 @@ product_push = PushSource(
 product_features = FeatureView(
     name="product_features",
     entities=[product],
-    ttl=timedelta(days=8),
+    ttl=timedelta(days=PRODUCT.ttl_days),
     schema=[
         Field(name="units_sold_7d", dtype=Int64),
         Field(name="revenue_7d", dtype=Decimal),
@@ -91,5 +99,13 @@ product_features = FeatureView(
     online=True,
 )
 
-ALL_OBJECTS = [customer, product, customer_push, product_push, customer_features,
-               product_features, read_time, customer_recency]
+ALL_OBJECTS = [
+    customer,
+    product,
+    customer_push,
+    product_push,
+    customer_features,
+    product_features,
+    read_time,
+    customer_recency,
+]

@@ -33,17 +33,35 @@ NULL = "<<null>>"
 def consume(bootstrap: str, topic: str, libs: Path, idle_ms: int) -> list[dict]:
     """Every record of one single-partition topic, oldest first (no consumer group)."""
     cmd = [
-        "java", "-Xmx256m", "-XX:+UseSerialGC",
+        "java",
+        "-Xmx256m",
+        "-XX:+UseSerialGC",
         f"-Dlog4j2.configurationFile={STACK / 'config/kafka/log4j2-tools.yaml'}",
-        "-cp", f"{libs}/*", "org.apache.kafka.tools.consumer.ConsoleConsumer",
-        "--bootstrap-server", bootstrap, "--topic", topic, "--partition", "0", "--offset", "earliest",
-        "--timeout-ms", str(idle_ms),
-        "--formatter-property", "print.key=true",
-        "--formatter-property", "print.timestamp=true",
-        "--formatter-property", "print.partition=true",
-        "--formatter-property", "print.offset=true",
-        "--formatter-property", "key.separator=\t",
-        "--formatter-property", f"null.literal={NULL}",
+        "-cp",
+        f"{libs}/*",
+        "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--partition",
+        "0",
+        "--offset",
+        "earliest",
+        "--timeout-ms",
+        str(idle_ms),
+        "--formatter-property",
+        "print.key=true",
+        "--formatter-property",
+        "print.timestamp=true",
+        "--formatter-property",
+        "print.partition=true",
+        "--formatter-property",
+        "print.offset=true",
+        "--formatter-property",
+        "key.separator=\t",
+        "--formatter-property",
+        f"null.literal={NULL}",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=idle_ms / 1000 + 120)
     records: list[dict] = []
@@ -53,14 +71,16 @@ def consume(bootstrap: str, topic: str, libs: Path, idle_ms: int) -> list[dict]:
         ts, partition, offset, key, value = line.split("\t", 4)
         if not ts.startswith("CreateTime:") or not offset.startswith("Offset:"):
             raise ValueError(f"unexpected console consumer line: {line[:200]}")
-        records.append({
-            "topic": topic,
-            "key": None if key == NULL else key,
-            "value": None if value == NULL else value,
-            "partition": int(partition.removeprefix("Partition:")),
-            "offset": int(offset.removeprefix("Offset:")),
-            "timestamp_ms": int(ts.removeprefix("CreateTime:")),
-        })
+        records.append(
+            {
+                "topic": topic,
+                "key": None if key == NULL else key,
+                "value": None if value == NULL else value,
+                "partition": int(partition.removeprefix("Partition:")),
+                "offset": int(offset.removeprefix("Offset:")),
+                "timestamp_ms": int(ts.removeprefix("CreateTime:")),
+            }
+        )
     if proc.returncode not in (0, 1) and not records:
         raise RuntimeError(f"console consumer failed for {topic}: {proc.stderr[-2000:]}")
     records.sort(key=lambda r: (r["partition"], r["offset"]))
@@ -70,7 +90,9 @@ def consume(bootstrap: str, topic: str, libs: Path, idle_ms: int) -> list[dict]:
 def source_lsn(value: str) -> int:
     """The PostgreSQL LSN (``source.lsn``) of a Debezium change message."""
     doc = json.loads(value)
-    payload = doc["payload"] if isinstance(doc, dict) and "schema" in doc and "payload" in doc else doc
+    payload = (
+        doc["payload"] if isinstance(doc, dict) and "schema" in doc and "payload" in doc else doc
+    )
     return int(payload["source"]["lsn"])
 
 
@@ -104,8 +126,9 @@ def main() -> int:
     ap.add_argument("--expect", type=int, default=0, help="wait for at least N records")
     ap.add_argument("--wait", type=float, default=120.0, help="seconds to wait for --expect")
     ap.add_argument("--with-meta", action="store_true")
-    ap.add_argument("--libs", type=Path,
-                    default=Path(os.environ.get("KAFKA_LIBS", STACK / ".cache/kafka-libs")))
+    ap.add_argument(
+        "--libs", type=Path, default=Path(os.environ.get("KAFKA_LIBS", STACK / ".cache/kafka-libs"))
+    )
     args = ap.parse_args()
     deadline = time.monotonic() + args.wait
     while True:
@@ -113,11 +136,15 @@ def main() -> int:
         if len(records) >= args.expect:
             break
         if time.monotonic() > deadline:
-            print(f"kafka_dump: only {len(records)} of {args.expect} records after {args.wait}s",
-                  file=sys.stderr)
+            print(
+                f"kafka_dump: only {len(records)} of {args.expect} records after {args.wait}s",
+                file=sys.stderr,
+            )
             return 1
         time.sleep(1)
-    fields = ("topic", "key", "value") + (("partition", "offset", "timestamp_ms") if args.with_meta else ())
+    fields = ("topic", "key", "value") + (
+        ("partition", "offset", "timestamp_ms") if args.with_meta else ()
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:
         for r in records:

@@ -32,9 +32,11 @@ from typing import Any, Protocol
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: F401  (you will need it)
 
-from cdc_features.envelope import parse_order_events
-from cdc_features.exercise_check import RAW_SCHEMA, commit_time, exercise_log, write_log_files
-from cdc_features.spark import get_spark
+from cdc_features.core.envelope import parse_order_events
+from cdc_features.job.spark import get_spark
+from cdc_features.lab.exercise import commit_time
+from cdc_features.lab.stories import exercise_log
+from cdc_features.testing import RAW_SCHEMA, write_deliveries
 
 WINDOW_DAYS = 30
 
@@ -87,6 +89,7 @@ def customer_features_at(tiles: DataFrame, at: datetime) -> DataFrame:
 # The pipeline: CDC files → parse → your tiles → a console "feature store".
 # ---------------------------------------------------------------------------
 
+
 class Implementation(Protocol):
     def build_customer_tiles(self, order_events: DataFrame) -> DataFrame: ...
 
@@ -98,14 +101,18 @@ class _ThisFile:
     customer_features_at = staticmethod(customer_features_at)
 
 
-def run_console(spark: SparkSession, impl: Implementation = _ThisFile(),
-                workdir: Path | None = None) -> None:
+THIS_FILE = _ThisFile()
+
+
+def run_console(
+    spark: SparkSession, impl: Implementation = THIS_FILE, workdir: Path | None = None
+) -> None:
     """Replay the exercise's CDC log, one delivery per micro-batch, and print the features."""
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="customer-features-") as tmp:
             return run_console(spark, impl, Path(tmp))
     deliveries = exercise_log()
-    write_log_files(deliveries, workdir / "input")
+    write_deliveries(deliveries, workdir / "input")
     store: dict[tuple[Any, Any], tuple[Any, ...]] = {}  # the console "feature store"
     errors: list[Exception] = []
 
@@ -119,33 +126,39 @@ def run_console(spark: SparkSession, impl: Implementation = _ThisFile(),
     def _print_features(batch_df: DataFrame, batch_id: int) -> None:
         # A console sink for a lesson: tiny batches, so collecting them is fine here.
         # A real sink writes from the executors (see write_to_feature_store).
-        tiles = batch_df.select("customer_id", "day", "order_count", "total_spend",
-                                "last_order_ts")
+        tiles = batch_df.select("customer_id", "day", "order_count", "total_spend", "last_order_ts")
         updated = tiles.collect()
         for row in updated:
             store[(row["customer_id"], row["day"])] = tuple(row)
         delivery = [r for r in deliveries[batch_id] if r["value"] is not None]
         at = max(commit_time(r) for r in delivery)  # the replay clock: newest commit
-        print(f"-- micro-batch {batch_id}: {len(delivery)} change events, "
-              f"{len(updated)} tiles updated, features at {at:%Y-%m-%dT%H:%MZ}")
+        print(
+            f"-- micro-batch {batch_id}: {len(delivery)} change events, "
+            f"{len(updated)} tiles updated, features at {at:%Y-%m-%dT%H:%MZ}"
+        )
         current = spark.createDataFrame(list(store.values()), tiles.schema)
         features = impl.customer_features_at(current, at).orderBy("customer_id").collect()
         print("   customer_id  order_count_30d  total_spend_30d  avg_order_value_30d")
         for f in features:
             avg = "null" if f["avg_order_value_30d"] is None else f"{f['avg_order_value_30d']:.2f}"
-            print(f"   {f['customer_id']:>11}  {f['order_count_30d']:>15}"
-                  f"  {f['total_spend_30d']:>15.2f}  {avg:>19}")
+            print(
+                f"   {f['customer_id']:>11}  {f['order_count_30d']:>15}"
+                f"  {f['total_spend_30d']:>15.2f}  {avg:>19}"
+            )
 
-    raw = (spark.readStream.schema(RAW_SCHEMA)
-           .option("maxFilesPerTrigger", 1)             # one delivery per micro-batch
-           .json(str(workdir / "input")))
+    raw = (
+        spark.readStream.schema(RAW_SCHEMA)
+        .option("maxFilesPerTrigger", 1)  # one delivery per micro-batch
+        .json(str(workdir / "input"))
+    )
     events = parse_order_events(raw).events
     tiles = impl.build_customer_tiles(events)
-    query = (tiles.writeStream
-             .outputMode("update")
-             .option("checkpointLocation", str(workdir / "checkpoint"))
-             .foreachBatch(print_features)
-             .trigger(availableNow=True))
+    query = (
+        tiles.writeStream.outputMode("update")
+        .option("checkpointLocation", str(workdir / "checkpoint"))
+        .foreachBatch(print_features)
+        .trigger(availableNow=True)
+    )
     with _only_batches_with_data(spark):  # print once per delivery, no state-eviction batches
         running = query.start()
     try:

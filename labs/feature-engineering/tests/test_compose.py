@@ -64,16 +64,23 @@ def test_expected_services(services: dict[str, Any]) -> None:
 def test_every_bind_mount_exists(services: dict[str, Any]) -> None:
     mounts = [(name, src) for name, svc in services.items() for src, _ in _bind_mounts(svc)]
     assert {src for _, src in mounts} == {
-        "./sql/inventory.sql", "./config/kafka/server.properties",
+        "./sql/inventory.sql",
+        "./config/kafka/server.properties",
         "./config/connect/connect-standalone.properties",
-        "./config/connect/debezium-postgres.json", "./config/redis/redis.conf"}
+        "./config/connect/debezium-postgres.json",
+        "./config/redis/redis.conf",
+    }
     missing = [(name, src) for name, src in mounts if not (STACK / src).resolve().is_file()]
     assert missing == [], f"mounted files missing: {missing}"
 
 
 def test_named_volumes_declared(compose: dict[str, Any], services: dict[str, Any]) -> None:
-    named = {v.split(":")[0] for svc in services.values() for v in svc.get("volumes", [])
-             if not v.startswith((".", "/"))}
+    named = {
+        v.split(":")[0]
+        for svc in services.values()
+        for v in svc.get("volumes", [])
+        if not v.startswith((".", "/"))
+    }
     assert named <= set(compose.get("volumes", {})), named - set(compose.get("volumes", {}))
 
 
@@ -88,7 +95,10 @@ def test_lab_build_files_exist(services: dict[str, Any]) -> None:
     context = (STACK / build["context"]).resolve()
     assert (context / build["dockerfile"]).is_file()
     assert (context / "pyproject.toml").is_file()
-    assert (context / "src" / "cdc_features" / "pipeline.py").is_file()
+    # the lab service runs `python -m <module>`: that module must exist in the build context
+    module = services["lab"]["command"][services["lab"]["command"].index("-m") + 1]
+    assert module == "cdc_features.job"
+    assert (context / "src" / "cdc_features" / "job" / "__main__.py").is_file()
 
 
 def test_host_ports_unique(services: dict[str, Any]) -> None:
@@ -103,7 +113,10 @@ def test_postgres_settings_match_the_schema_and_connector(services: dict[str, An
     mounted = dict(_bind_mounts(pg))
     assert mounted["./sql/inventory.sql"].startswith("/docker-entrypoint-initdb.d/")
     sql = (STACK / "sql/inventory.sql").read_text()
-    assert "REPLICA IDENTITY FULL" in sql and "CREATE PUBLICATION dbz_publication FOR ALL TABLES" in sql
+    assert (
+        "REPLICA IDENTITY FULL" in sql
+        and "CREATE PUBLICATION dbz_publication FOR ALL TABLES" in sql
+    )
     connector = json.loads((STACK / "config/connect/debezium-postgres.json").read_text())["config"]
     assert connector["database.hostname"] == "postgres"
     assert int(connector["database.port"]) == _container_port(services, "postgres") == 5432

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
-from cdc_features.definitions import (
+from cdc_features.core.definitions import (
     CustomerFeatures,
     Line,
     ProductFeatures,
@@ -17,8 +17,8 @@ from cdc_features.definitions import (
 )
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 TILES = [
@@ -31,8 +31,9 @@ TILES = [
 
 def test_customer_window_is_30_utc_days_ending_with_t_day() -> None:
     f = customer_features_from_tiles(42, TILES, utc(2026, 3, 30, 12, 0))
-    assert f == CustomerFeatures(42, 3, Decimal("40.01"), Decimal("13.34"),
-                                 utc(2026, 3, 20, 9, 30), 10)
+    assert f == CustomerFeatures(
+        42, 3, Decimal("40.01"), Decimal("13.34"), utc(2026, 3, 20, 9, 30), 10
+    )
 
 
 def test_first_day_of_window_is_included_and_the_day_before_is_not() -> None:
@@ -46,7 +47,10 @@ def test_first_day_of_window_is_included_and_the_day_before_is_not() -> None:
 def test_future_tiles_are_outside_the_window() -> None:
     f = customer_features_from_tiles(42, TILES, utc(2026, 3, 10))
     assert (f.order_count_30d, f.total_spend_30d, f.last_order_ts) == (
-        7, Decimal("530.00"), utc(2026, 3, 1, 18, 0))
+        7,
+        Decimal("530.00"),
+        utc(2026, 3, 1, 18, 0),
+    )
     assert f.days_since_last_order == 8
 
 
@@ -58,14 +62,20 @@ def test_no_orders_reads_zero_and_nulls() -> None:
 
 def test_average_rounds_half_even() -> None:
     tiles = [Tile(date(2026, 1, 1), 8, Decimal("0.20"), utc(2026, 1, 1, 1))]  # 0.025 -> 0.02
-    assert customer_features_from_tiles(1, tiles, utc(2026, 1, 1, 2)).avg_order_value_30d == Decimal("0.02")
+    assert customer_features_from_tiles(
+        1, tiles, utc(2026, 1, 1, 2)
+    ).avg_order_value_30d == Decimal("0.02")
     tiles = [Tile(date(2026, 1, 1), 8, Decimal("0.28"), utc(2026, 1, 1, 1))]  # 0.035 -> 0.04
-    assert customer_features_from_tiles(1, tiles, utc(2026, 1, 1, 2)).avg_order_value_30d == Decimal("0.04")
+    assert customer_features_from_tiles(
+        1, tiles, utc(2026, 1, 1, 2)
+    ).avg_order_value_30d == Decimal("0.04")
 
 
 def test_days_since_last_order_floors_at_read_time() -> None:
     tiles = [Tile(date(2026, 1, 1), 1, Decimal("1.00"), utc(2026, 1, 1, 12))]
-    assert customer_features_from_tiles(1, tiles, utc(2026, 1, 2, 11, 59)).days_since_last_order == 0
+    assert (
+        customer_features_from_tiles(1, tiles, utc(2026, 1, 2, 11, 59)).days_since_last_order == 0
+    )
     assert customer_features_from_tiles(1, tiles, utc(2026, 1, 2, 12, 0)).days_since_last_order == 1
     # An order later on T's own day is in the window; its distance floors to -1.
     assert customer_features_from_tiles(1, tiles, utc(2026, 1, 1, 6)).days_since_last_order == -1
@@ -78,13 +88,15 @@ def test_read_time_must_be_aware() -> None:
 
 def test_product_window_is_7_days_and_customers_are_exact() -> None:
     lines = [
-        Line(date(2026, 3, 24), 1, 10, 100, 2, Decimal("20.00")),   # first day of window
+        Line(date(2026, 3, 24), 1, 10, 100, 2, Decimal("20.00")),  # first day of window
         Line(date(2026, 3, 30), 2, 20, 100, 1, Decimal("5.50")),
         Line(date(2026, 3, 30), 3, 30, 101, 3, Decimal("3.03")),
-        Line(date(2026, 3, 23), 4, 40, 102, 9, Decimal("99.00")),   # one day too old
-        Line(date(2026, 3, 31), 5, 50, 103, 9, Decimal("99.00")),   # after T's day
+        Line(date(2026, 3, 23), 4, 40, 102, 9, Decimal("99.00")),  # one day too old
+        Line(date(2026, 3, 31), 5, 50, 103, 9, Decimal("99.00")),  # after T's day
     ]
     assert product_features_from_lines(7, lines, utc(2026, 3, 30, 23, 59)) == ProductFeatures(
-        7, 6, Decimal("28.53"), 2)
+        7, 6, Decimal("28.53"), 2
+    )
     assert product_features_from_lines(7, [], utc(2026, 3, 30)) == ProductFeatures(
-        7, 0, Decimal("0.00"), 0)
+        7, 0, Decimal("0.00"), 0
+    )

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from cdc_features import debezium_json as dj
-from cdc_features.envelope import (
+from cdc_features.core import debezium_json as dj
+from cdc_features.core.envelope import (
     DEAD_LETTER_SCHEMA,
     ITEM_EVENT_SCHEMA,
     ORDER_EVENT_SCHEMA,
@@ -44,11 +42,12 @@ FORMATS = [(schemas, mode) for schemas in (True, False) for mode in ("precise", 
 def test_order_create_update_delete_in_every_format(spark: SparkSession) -> None:
     log = []
     for n, (schemas, mode) in enumerate(FORMATS):
-        opts = {"schemas": schemas, "decimal_mode": mode}
+        opts: dict[str, Any] = {"schemas": schemas, "decimal_mode": mode}
         log += [
             dj.order_event("c", after=O1, lsn=1000 * n + 100, commit_ts=COMMIT, **opts),
-            dj.order_event("u", before=O1, after=O1_NEG, lsn=1000 * n + 200, commit_ts=COMMIT,
-                           **opts),
+            dj.order_event(
+                "u", before=O1, after=O1_NEG, lsn=1000 * n + 200, commit_ts=COMMIT, **opts
+            ),
             dj.order_event("d", before=O1_NEG, lsn=1000 * n + 300, commit_ts=COMMIT, **opts),
             dj.tombstone_record(dj.ORDERS, 1, schemas=schemas),
         ]
@@ -59,30 +58,73 @@ def test_order_create_update_delete_in_every_format(spark: SparkSession) -> None
     expected = []
     for n in range(len(FORMATS)):
         expected += [
-            (1, 42, t0, "pending", Decimal("1234.56"), None, None, None, None,
-             "c", 1000 * n + 100, commit, False),
-            (1, 42, t0, "refunded", Decimal("-0.01"), 42, t0, "pending", Decimal("1234.56"),
-             "u", 1000 * n + 200, commit, False),
-            (1, None, None, None, None, 42, t0, "refunded", Decimal("-0.01"),
-             "d", 1000 * n + 300, commit, False),
+            (
+                1,
+                42,
+                t0,
+                "pending",
+                Decimal("1234.56"),
+                None,
+                None,
+                None,
+                None,
+                "c",
+                1000 * n + 100,
+                commit,
+                False,
+            ),
+            (
+                1,
+                42,
+                t0,
+                "refunded",
+                Decimal("-0.01"),
+                42,
+                t0,
+                "pending",
+                Decimal("1234.56"),
+                "u",
+                1000 * n + 200,
+                commit,
+                False,
+            ),
+            (
+                1,
+                None,
+                None,
+                None,
+                None,
+                42,
+                t0,
+                "refunded",
+                Decimal("-0.01"),
+                "d",
+                1000 * n + 300,
+                commit,
+                False,
+            ),
         ]
     assert order_rows(parsed.events) == expected
     dead = sorted(tuple(r) for r in parsed.dead_letters.collect())
-    assert dead == sorted((log[4 * n + 3]["key"], "tombstone", ORDERS_TOPIC)
-                          for n in range(len(FORMATS)))
+    assert dead == sorted(
+        (log[4 * n + 3]["key"], "tombstone", ORDERS_TOPIC) for n in range(len(FORMATS))
+    )
 
 
 def test_item_events_in_every_format(spark: SparkSession) -> None:
     log = []
     for n, (schemas, mode) in enumerate(FORMATS):
-        opts = {"schemas": schemas, "decimal_mode": mode}
-        log += [dj.item_event("r", after=I1, lsn=n, commit_ts=COMMIT, **opts),
-                dj.order_event("c", after=O1, lsn=100 + n, commit_ts=COMMIT, **opts)]
+        opts: dict[str, Any] = {"schemas": schemas, "decimal_mode": mode}
+        log += [
+            dj.item_event("r", after=I1, lsn=n, commit_ts=COMMIT, **opts),
+            dj.order_event("c", after=O1, lsn=100 + n, commit_ts=COMMIT, **opts),
+        ]
     parsed = parse_item_events(raw_df(spark, log))
     assert parsed.events.schema == ITEM_EVENT_SCHEMA
     assert [tuple(r) for r in parsed.events.orderBy("lsn").collect()] == [
         (5, 1, 77, 3, Decimal("99999999.99"), None, None, None, None, "r", n, COMMIT, True)
-        for n in range(len(FORMATS))]
+        for n in range(len(FORMATS))
+    ]
     assert parsed.dead_letters.count() == 0
     # the order events belong to the other parser
     assert parse_order_events(raw_df(spark, log)).events.count() == len(FORMATS)
@@ -92,7 +134,7 @@ def test_precise_decimal_scale_comes_from_the_schema(spark: SparkSession) -> Non
     msg = dj.change_envelope("c", after=O1, lsn=1, commit_ts=COMMIT)
     after_schema = msg["schema"]["fields"][1]["fields"]
     amount_field = next(f for f in after_schema if f["field"] == "total_amount")
-    amount_field["parameters"]["scale"] = "3"     # unscaled 123456 now means 123.456 ...
+    amount_field["parameters"]["scale"] = "3"  # unscaled 123456 now means 123.456 ...
     msg["payload"]["after"]["total_amount"] = dj.encode_precise_decimal(Decimal("123.450"), 3)
     rec = {"topic": ORDERS_TOPIC, "key": None, "value": json.dumps(msg)}
     events = parse_order_events(raw_df(spark, [rec])).events.collect()
@@ -101,7 +143,9 @@ def test_precise_decimal_scale_comes_from_the_schema(spark: SparkSession) -> Non
 
 def test_payload_only_precise_uses_the_configured_default_scale(spark: SparkSession) -> None:
     rec = dj.order_event("c", after=O1, lsn=1, commit_ts=COMMIT, schemas=False)  # "AeJA" = 123456
-    assert parse_order_events(raw_df(spark, [rec])).events.first()["amount"] == Decimal("1234.56")
+    assert parse_order_events(raw_df(spark, [rec])).events.collect()[0]["amount"] == Decimal(
+        "1234.56"
+    )
     parsed = parse_order_events(raw_df(spark, [rec]), default_scale=3)
     # 123.456 does not fit DECIMAL(10,2) exactly: a dead letter, never a rounded amount
     assert [r["reason"] for r in parsed.dead_letters.collect()] == ["bad_decimal:total_amount"]
@@ -111,19 +155,26 @@ def test_payload_only_precise_uses_the_configured_default_scale(spark: SparkSess
 def test_snapshot_and_routing_without_topic(spark: SparkSession) -> None:
     snap = dj.order_event("r", after=O1, lsn=50, commit_ts=COMMIT, snapshot="last")
     item = dj.item_event("c", after=I1, lsn=51, commit_ts=COMMIT)
-    df = spark.createDataFrame([(snap["value"],), (item["value"],), ("oops",), (None,)], "value string")
+    df = spark.createDataFrame(
+        [(snap["value"],), (item["value"],), ("oops",), (None,)], "value string"
+    )
     orders = parse_order_events(df)
     assert [(r["op"], r["is_snapshot"]) for r in orders.events.collect()] == [("r", True)]
     assert sorted(r["reason"] for r in orders.dead_letters.collect()) == ["not_json", "tombstone"]
     items = parse_item_events(df)
     assert [r["item_id"] for r in items.events.collect()] == [5]
-    assert items.dead_letters.count() == 0   # unroutable rows are counted once, by orders
+    assert items.dead_letters.count() == 0  # unroutable rows are counted once, by orders
 
 
-def corrupt(op: str, edit, *, schemas: bool = True, before=O1, after=O1) -> dict[str, Any]:
-    msg = dj.change_envelope(op, before=before if op in "ud" else None,
-                             after=after if op != "d" else None, lsn=10, commit_ts=COMMIT,
-                             schemas=schemas)
+def corrupt(op: dj.Op, edit, *, schemas: bool = True, before=O1, after=O1) -> dict[str, Any]:
+    msg = dj.change_envelope(
+        op,
+        before=before if op in "ud" else None,
+        after=after if op != "d" else None,
+        lsn=10,
+        commit_ts=COMMIT,
+        schemas=schemas,
+    )
     payload = msg["payload"] if schemas else msg
     edit(payload)
     return {"topic": ORDERS_TOPIC, "key": None, "value": json.dumps(msg)}
@@ -136,22 +187,39 @@ def setter(path: str, value: Any):
         for p in parents:
             node = node[p]
         node[leaf] = value
+
     return edit
 
 
 BAD = [
     ({"topic": ORDERS_TOPIC, "key": None, "value": "{not json"}, "not_json"),
     ({"topic": ORDERS_TOPIC, "key": None, "value": "[1, 2]"}, "not_an_envelope"),
-    ({"topic": ORDERS_TOPIC, "key": None, "value": '{"id": 1, "customer_id": 42}'},
-     "not_an_envelope"),
+    (
+        {"topic": ORDERS_TOPIC, "key": None, "value": '{"id": 1, "customer_id": 42}'},
+        "not_an_envelope",
+    ),
     (corrupt("c", setter("after", "text")), "not_an_envelope"),
     (corrupt("c", setter("source.lsn", None)), "not_an_envelope:source.lsn"),
     (corrupt("c", setter("op", "t")), "unknown_op:t"),
     (corrupt("c", setter("after", None), schemas=False), "missing_after"),
     (corrupt("u", setter("before", None)), "missing_before"),
     # REPLICA IDENTITY DEFAULT: the before image of a delete holds only the primary key
-    (corrupt("d", setter("before", {"id": 1, "customer_id": None, "order_date": None,
-                                    "status": None, "total_amount": None})), "missing_before"),
+    (
+        corrupt(
+            "d",
+            setter(
+                "before",
+                {
+                    "id": 1,
+                    "customer_id": None,
+                    "order_date": None,
+                    "status": None,
+                    "total_amount": None,
+                },
+            ),
+        ),
+        "missing_before",
+    ),
     (corrupt("c", setter("after.customer_id", None)), "null_key_field:customer_id"),
     (corrupt("c", setter("after.order_date", None)), "null_key_field:order_date"),
     (corrupt("c", setter("after.total_amount", None)), "null_key_field:total_amount"),
@@ -159,11 +227,15 @@ BAD = [
     (corrupt("c", setter("after.customer_id", 4.5)), "bad_value:customer_id"),
     (corrupt("c", setter("after.total_amount", "!!!=")), "bad_decimal:total_amount"),
     (corrupt("c", setter("after.total_amount", "AAAAAAAAAAAAAAAA")), "bad_decimal:total_amount"),
-    (corrupt("c", setter("after.total_amount", "12.345"), schemas=False),
-     "bad_decimal:total_amount"),
+    (
+        corrupt("c", setter("after.total_amount", "12.345"), schemas=False),
+        "bad_decimal:total_amount",
+    ),
     (corrupt("c", setter("after.total_amount", 1e12), schemas=False), "bad_decimal:total_amount"),
-    (corrupt("u", setter("before.total_amount", "@@"), after=O1_NEG),
-     "bad_decimal:before.total_amount"),
+    (
+        corrupt("u", setter("before.total_amount", "@@"), after=O1_NEG),
+        "bad_decimal:before.total_amount",
+    ),
 ]
 
 
@@ -181,9 +253,11 @@ def test_bad_item_fields(spark: SparkSession) -> None:
         edit(msg["payload"])
         return {"topic": ITEMS_TOPIC, "key": None, "value": json.dumps(msg)}
 
-    bad = [(item(setter("after.quantity", "two")), "bad_value:quantity"),
-           (item(setter("after.product_id", None)), "null_key_field:product_id"),
-           (item(setter("after.unit_price", "%%")), "bad_decimal:unit_price")]
+    bad = [
+        (item(setter("after.quantity", "two")), "bad_value:quantity"),
+        (item(setter("after.product_id", None)), "null_key_field:product_id"),
+        (item(setter("after.unit_price", "%%")), "bad_decimal:unit_price"),
+    ]
     parsed = parse_item_events(raw_df(spark, [r for r, _ in bad]))
     got = {r["raw"]: r["reason"] for r in parsed.dead_letters.collect()}
     assert [got[r["value"]] for r, _ in bad] == [reason for _, reason in bad]
@@ -193,17 +267,25 @@ def test_bad_item_fields(spark: SparkSession) -> None:
 def test_parsing_works_on_a_stream(spark: SparkSession, tmp_path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
-    log = [dj.order_event("c", after=O1, lsn=1, commit_ts=COMMIT),
-           {"topic": ORDERS_TOPIC, "key": None, "value": "nope"}]
+    log = [
+        dj.order_event("c", after=O1, lsn=1, commit_ts=COMMIT),
+        {"topic": ORDERS_TOPIC, "key": None, "value": "nope"},
+    ]
     (folder / "part-0.json").write_text("\n".join(json.dumps(r) for r in log) + "\n")
     parsed = parse_order_events(spark.readStream.schema(RAW).json(str(folder)))
     seen: dict[str, list] = {"events": [], "dead": []}
-    q1 = (parsed.events.writeStream.trigger(availableNow=True)
-          .option("checkpointLocation", str(tmp_path / "c1"))
-          .foreachBatch(lambda df, _: seen["events"].extend(df.collect())).start())
-    q2 = (parsed.dead_letters.writeStream.trigger(availableNow=True)
-          .option("checkpointLocation", str(tmp_path / "c2"))
-          .foreachBatch(lambda df, _: seen["dead"].extend(df.collect())).start())
+    q1 = (
+        parsed.events.writeStream.trigger(availableNow=True)
+        .option("checkpointLocation", str(tmp_path / "c1"))
+        .foreachBatch(lambda df, _: seen["events"].extend(df.collect()))
+        .start()
+    )
+    q2 = (
+        parsed.dead_letters.writeStream.trigger(availableNow=True)
+        .option("checkpointLocation", str(tmp_path / "c2"))
+        .foreachBatch(lambda df, _: seen["dead"].extend(df.collect()))
+        .start()
+    )
     q1.awaitTermination()
     q2.awaitTermination()
     assert [(r["order_id"], r["amount"]) for r in seen["events"]] == [(1, Decimal("1234.56"))]

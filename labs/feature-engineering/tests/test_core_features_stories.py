@@ -6,50 +6,57 @@ product window 2026-03-04 … 2026-03-10.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
-from cdc_features.definitions import CustomerFeatures as CF
-from cdc_features.definitions import ProductFeatures as PF
-from cdc_features.reference import reference_customer_features, reference_product_features
+from cdc_features.core.definitions import CustomerFeatures as CF
+from cdc_features.core.definitions import ProductFeatures as PF
+from cdc_features.core.reference import reference_customer_features, reference_product_features
+from cdc_features.lab.stories import feature_stories
+from cdc_features.testing import (
+    FeatureStream,
+    all_customers,
+    all_products,
+    newest_time,
+    static_store,
+)
 
-from core_stories import StreamRun, newest_time, static_store, story_log
-
-T = datetime(2026, 3, 10, 18, 0, tzinfo=timezone.utc)
+T = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 
 
 def at(day: int, hour: int = 12) -> datetime:
-    return datetime(2026, 3, day, hour, tzinfo=timezone.utc)
+    return datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
 EXPECTED_CUSTOMERS = {
-    1: CF(1, 1, Decimal("10.00"), Decimal("10.00"), at(10), 0),          # create
-    2: CF(2, 1, Decimal("25.50"), Decimal("25.50"), at(8), 2),           # amount update
-    3: CF(3, 1, Decimal("10.00"), Decimal("10.00"), at(10), 0),          # one of two cancelled
-    4: CF(4, 1, Decimal("10.00"), Decimal("10.00"), at(9), 1),           # one of two deleted
-    5: CF(5, 0, Decimal("0.00"), None, None, None),                      # its order moved away
-    6: CF(6, 1, Decimal("7.00"), Decimal("7.00"), at(7), 3),             # ... to here, 3 days back
-    7: CF(7, 1, Decimal("70.00"), Decimal("70.00"),
-          datetime(2026, 2, 25, 12, tzinfo=timezone.utc), 13),           # late, within 30 days
-    8: CF(8, 0, Decimal("0.00"), None, None, None),                      # too late: outside
-    9: CF(9, 2, Decimal("15.00"), Decimal("7.50"), at(9), 1),            # snapshot overlap
-    10: CF(10, 1, Decimal("8.00"), Decimal("8.00"), at(10), 0),          # delivered twice
-    11: CF(11, 1, Decimal("11.00"), Decimal("11.00"), at(8), 2),         # before the silence
+    1: CF(1, 1, Decimal("10.00"), Decimal("10.00"), at(10), 0),  # create
+    2: CF(2, 1, Decimal("25.50"), Decimal("25.50"), at(8), 2),  # amount update
+    3: CF(3, 1, Decimal("10.00"), Decimal("10.00"), at(10), 0),  # one of two cancelled
+    4: CF(4, 1, Decimal("10.00"), Decimal("10.00"), at(9), 1),  # one of two deleted
+    5: CF(5, 0, Decimal("0.00"), None, None, None),  # its order moved away
+    6: CF(6, 1, Decimal("7.00"), Decimal("7.00"), at(7), 3),  # ... to here, 3 days back
+    7: CF(
+        7, 1, Decimal("70.00"), Decimal("70.00"), datetime(2026, 2, 25, 12, tzinfo=UTC), 13
+    ),  # late, within 30 days
+    8: CF(8, 0, Decimal("0.00"), None, None, None),  # too late: outside
+    9: CF(9, 2, Decimal("15.00"), Decimal("7.50"), at(9), 1),  # snapshot overlap
+    10: CF(10, 1, Decimal("8.00"), Decimal("8.00"), at(10), 0),  # delivered twice
+    11: CF(11, 1, Decimal("11.00"), Decimal("11.00"), at(8), 2),  # before the silence
 }
 EXPECTED_PRODUCTS = {
-    1: PF(1, 4, Decimal("19.00"), 3),   # orders 101, 201, 501 (moved); 302 cancelled, 402 deleted
-    2: PF(2, 2, Decimal("6.00"), 1),    # item moved from order 301 to 401 with quantity 2
-    3: PF(3, 0, Decimal("0.00"), 0),    # item deleted
+    1: PF(1, 4, Decimal("19.00"), 3),  # orders 101, 201, 501 (moved); 302 cancelled, 402 deleted
+    2: PF(2, 2, Decimal("6.00"), 1),  # item moved from order 301 to 401 with quantity 2
+    3: PF(3, 0, Decimal("0.00"), 0),  # item deleted
 }
 
 
 @pytest.fixture(scope="module")
 def log() -> list:
-    return story_log().records
+    return feature_stories().records
 
 
 def test_reference_tells_the_stories(log: list) -> None:
@@ -59,38 +66,41 @@ def test_reference_tells_the_stories(log: list) -> None:
 
 def test_static_features_tell_the_stories(spark: SparkSession, log: list) -> None:
     store = static_store(spark, log)
-    assert store.customers(T) == EXPECTED_CUSTOMERS
-    assert store.products(T, EXPECTED_PRODUCTS) == EXPECTED_PRODUCTS
+    assert all_customers(store, T, EXPECTED_CUSTOMERS) == EXPECTED_CUSTOMERS
+    assert store.customer_ids() == set(EXPECTED_CUSTOMERS) - {5}  # 5's only tile emptied
+    assert all_products(store, T, EXPECTED_PRODUCTS) == EXPECTED_PRODUCTS
     # Silence: 31 days after customer 11's only order, nothing new arrived, and it reads 0.
-    silent = store.customers(datetime(2026, 4, 8, 12, tzinfo=timezone.utc))[11]
+    silent = all_customers(store, datetime(2026, 4, 8, 12, tzinfo=UTC))[11]
     assert silent == CF(11, 0, Decimal("0.00"), None, None, None)
     # Its day 03-08 is the first day of the window up to 04-06, and left it at 04-07 00:00.
-    assert store.customers(datetime(2026, 4, 6, 23, 59, tzinfo=timezone.utc))[11].order_count_30d == 1
-    assert store.customers(datetime(2026, 4, 7, 0, 0, tzinfo=timezone.utc))[11].order_count_30d == 0
+    assert all_customers(store, datetime(2026, 4, 6, 23, 59, tzinfo=UTC))[11].order_count_30d == 1
+    assert all_customers(store, datetime(2026, 4, 7, 0, 0, tzinfo=UTC))[11].order_count_30d == 0
     # Products decay the same way: nothing counts 7 days later.
-    assert all(p.units_sold_7d == 0 for p in store.products(T + timedelta(days=7)).values())
+    assert all(p.units_sold_7d == 0 for p in all_products(store, T + timedelta(days=7)).values())
 
 
 def test_streaming_features_equal_the_reference_after_every_step(
-        spark: SparkSession, log: list, tmp_path: Path) -> None:
-    run = StreamRun(spark, tmp_path)
+    spark: SparkSession, log: list, tmp_path: Path
+) -> None:
     size = -(-len(log) // 4)
     seen: list = []
-    for start in range(0, len(log), size):
-        step = log[start:start + size]
-        run.step(step)
-        seen += step
-        now = newest_time(seen)
-        want_c = reference_customer_features(seen, now)
-        want_p = reference_product_features(seen, now)
-        assert run.store.customers(now, want_c) == want_c, f"after {len(seen)} events"
-        assert run.store.products(now, want_p) == want_p, f"after {len(seen)} events"
-    assert run.store.customers(T, EXPECTED_CUSTOMERS) == EXPECTED_CUSTOMERS
-    assert run.store.products(T, EXPECTED_PRODUCTS) == EXPECTED_PRODUCTS
+    with FeatureStream(spark, tmp_path) as run:
+        for start in range(0, len(log), size):
+            step = log[start : start + size]
+            run.step(step)
+            seen += step
+            now = newest_time(seen)
+            want_c = reference_customer_features(seen, now)
+            want_p = reference_product_features(seen, now)
+            assert all_customers(run.store, now, want_c) == want_c, f"after {len(seen)} events"
+            assert all_products(run.store, now, want_p) == want_p, f"after {len(seen)} events"
+        dropped = run.dropped
+    assert all_customers(run.store, T, EXPECTED_CUSTOMERS) == EXPECTED_CUSTOMERS
+    assert all_products(run.store, T, EXPECTED_PRODUCTS) == EXPECTED_PRODUCTS
     for later in (timedelta(days=10), timedelta(days=31)):
         want = reference_customer_features(log, newest_time(log) + later)
-        assert run.store.customers(newest_time(log) + later, want) == want
+        assert all_customers(run.store, newest_time(log) + later, want) == want
     # The too-late order (45 days back) was dropped by the 30-day watermark, and counted.
-    assert run.dropped["customers"] == 1
+    assert dropped["customers"] == 1
     assert (8, datetime(2026, 1, 24).date()) not in run.store.tiles
-    assert run.dropped["products"] >= 1
+    assert dropped["products"] >= 1

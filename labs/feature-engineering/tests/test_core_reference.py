@@ -4,14 +4,15 @@ dead-letters."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from cdc_features import debezium_json as dj
-from cdc_features.definitions import CustomerFeatures, ProductFeatures
-from cdc_features.reference import (
+from cdc_features.core import debezium_json as dj
+from cdc_features.core import reference, spec
+from cdc_features.core.definitions import CustomerFeatures, ProductFeatures
+from cdc_features.core.reference import (
     Rejected,
     parse_change,
     reference_customer_features,
@@ -19,7 +20,7 @@ from cdc_features.reference import (
 )
 
 D = datetime(2026, 5, 1, 9, 0)
-T = datetime(2026, 5, 1, 20, 0, tzinfo=timezone.utc)
+T = datetime(2026, 5, 1, 20, 0, tzinfo=UTC)
 ORDER = dj.OrderRow(1, 7, D, "pending", Decimal("-12.34"))
 
 
@@ -29,9 +30,13 @@ def test_parse_change_decodes_every_format(schemas: bool, mode: str) -> None:
     rec = dj.order_event("c", after=ORDER, lsn=5, commit_ts=D, schemas=schemas, decimal_mode=mode)
     table, row_id, lsn, after = parse_change(rec)
     assert (table, row_id, lsn) == ("orders", 1, 5)
-    assert after == {"id": 1, "customer_id": 7,
-                     "order_date": datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc),
-                     "status": "pending", "total_amount": Decimal("-12.34")}
+    assert after == {
+        "id": 1,
+        "customer_id": 7,
+        "order_date": datetime(2026, 5, 1, 9, 0, tzinfo=UTC),
+        "status": "pending",
+        "total_amount": Decimal("-12.34"),
+    }
 
 
 def test_schema_scale_wins_over_the_default() -> None:
@@ -40,12 +45,14 @@ def test_schema_scale_wins_over_the_default() -> None:
         for f in block["fields"]:
             if f["field"] == "total_amount":
                 f["parameters"]["scale"] = "1"
-    msg["payload"]["after"]["total_amount"] = "ew=="         # 123 -> 12.3 at scale 1
+    msg["payload"]["after"]["total_amount"] = "ew=="  # 123 -> 12.3 at scale 1
     rec = {"topic": "dbserver1.inventory.orders", "value": json.dumps(msg)}
-    assert parse_change(rec)[3]["total_amount"] == Decimal("12.30")
+    after = parse_change(rec)[3]
+    assert after is not None and after["total_amount"] == Decimal("12.30")
     payload_only = {"topic": rec["topic"], "value": json.dumps(msg["payload"])}
-    assert parse_change(payload_only)[3]["total_amount"] == Decimal("1.23")
-    with pytest.raises(Rejected):                           # 0.123 is not a DECIMAL(10,2)
+    after = parse_change(payload_only)[3]
+    assert after is not None and after["total_amount"] == Decimal("1.23")
+    with pytest.raises(Rejected):  # 0.123 is not a DECIMAL(10,2)
         parse_change(payload_only, default_scale=3)
 
 
@@ -61,15 +68,29 @@ def test_features_by_definition() -> None:
     log = [
         dj.order_event("c", after=ORDER, lsn=5, commit_ts=D),
         dj.order_event("u", before=ORDER, after=later, lsn=9, commit_ts=D),
-        dj.order_event("c", after=ORDER, lsn=5, commit_ts=D),          # re-delivered, older LSN
-        dj.order_event("c", after=other, lsn=11, commit_ts=D),        # 2026-04-01: day(T) - 30
+        dj.order_event("c", after=ORDER, lsn=5, commit_ts=D),  # re-delivered, older LSN
+        dj.order_event("c", after=other, lsn=11, commit_ts=D),  # 2026-04-01: day(T) - 30
         dj.item_event("c", after=dj.OrderItemRow(3, 1, 4, 3, Decimal("0.35")), lsn=12, commit_ts=D),
         dj.item_event("c", after=dj.OrderItemRow(4, 2, 4, 1, Decimal("9.99")), lsn=13, commit_ts=D),
     ]
     assert reference_customer_features(log, T) == {
-        7: CustomerFeatures(7, 1, Decimal("20.00"), Decimal("20.00"),
-                            datetime(2026, 5, 1, 9, tzinfo=timezone.utc), 0)}
+        7: CustomerFeatures(
+            7,
+            1,
+            Decimal("20.00"),
+            Decimal("20.00"),
+            datetime(2026, 5, 1, 9, tzinfo=UTC),
+            0,
+        )
+    }
     assert reference_product_features(log, T) == {4: ProductFeatures(4, 3, Decimal("1.05"), 1)}
-    at_april_30 = datetime(2026, 4, 30, tzinfo=timezone.utc)      # window 04-01 .. 04-30
+    at_april_30 = datetime(2026, 4, 30, tzinfo=UTC)  # window 04-01 .. 04-30
     assert reference_customer_features(log, at_april_30)[7].order_count_30d == 1
     assert reference_customer_features(log, at_april_30)[7].days_since_last_order == 28
+
+
+def test_the_reference_windows_agree_with_the_feature_spec() -> None:
+    # The reference writes its windows out (it is the independent oracle); they must be the
+    # spec's, or the stream and the reference would compare different features.
+    assert reference.CUSTOMER_DAYS == spec.CUSTOMER.window_days == 30
+    assert reference.PRODUCT_DAYS == spec.PRODUCT.window_days == 7

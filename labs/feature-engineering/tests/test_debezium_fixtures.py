@@ -15,18 +15,38 @@ from typing import Any
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "debezium"
-VARIANTS = ["schemas-precise", "schemas-string", "noschemas-precise", "noschemas-string",
-            "noschemas-double"]
+VARIANTS = [
+    "schemas-precise",
+    "schemas-string",
+    "noschemas-precise",
+    "noschemas-string",
+    "noschemas-double",
+]
 ORDERS = "dbserver1.inventory.orders"
 ITEMS = "dbserver1.inventory.order_items"
 
 # (topic, op, id) in commit order; op None = tombstone
 EXPECTED_SEQUENCE = [
-    (ORDERS, "r", 1), (ORDERS, "r", 2), (ITEMS, "r", 1), (ITEMS, "r", 2), (ITEMS, "r", 3),
-    (ORDERS, "c", 3), (ITEMS, "c", 4), (ORDERS, "c", 4), (ITEMS, "c", 5), (ITEMS, "c", 6),
-    (ORDERS, "u", 2), (ORDERS, "u", 3), (ORDERS, "d", 4), (ORDERS, None, 4),
-    (ITEMS, "d", 5), (ITEMS, None, 5), (ITEMS, "d", 6), (ITEMS, None, 6),
-    (ORDERS, "u", 1), (ITEMS, "u", 1),
+    (ORDERS, "r", 1),
+    (ORDERS, "r", 2),
+    (ITEMS, "r", 1),
+    (ITEMS, "r", 2),
+    (ITEMS, "r", 3),
+    (ORDERS, "c", 3),
+    (ITEMS, "c", 4),
+    (ORDERS, "c", 4),
+    (ITEMS, "c", 5),
+    (ITEMS, "c", 6),
+    (ORDERS, "u", 2),
+    (ORDERS, "u", 3),
+    (ORDERS, "d", 4),
+    (ORDERS, None, 4),
+    (ITEMS, "d", 5),
+    (ITEMS, None, 5),
+    (ITEMS, "d", 6),
+    (ITEMS, None, 6),
+    (ORDERS, "u", 1),
+    (ITEMS, "u", 1),
 ]
 
 
@@ -78,7 +98,12 @@ def test_envelope_fields(variant: str) -> None:
     snapshot = [p for p in payloads if p["op"] == "r"]
     assert len({p["source"]["lsn"] for p in snapshot}) == 1
     assert [p["source"]["snapshot"] for p in snapshot] == [
-        "first", "last_in_data_collection", "first_in_data_collection", "true", "last"]
+        "first",
+        "last_in_data_collection",
+        "first_in_data_collection",
+        "true",
+        "last",
+    ]
     streamed = [p for p in payloads if p["op"] != "r"]
     assert all(p["source"]["snapshot"] == "false" for p in streamed)
     assert lsns[5:] == sorted(lsns[5:]) and len(set(lsns[5:])) == len(lsns[5:])
@@ -87,7 +112,7 @@ def test_envelope_fields(variant: str) -> None:
         assert p["source"]["connector"] == "postgresql" and p["source"]["db"] == "inventory"
         assert p["source"]["ts_ms"] <= p["ts_ms"]
         if p["op"] in ("u", "d"):  # REPLICA IDENTITY FULL: the whole old row
-            assert set(p["before"]) == set((p["after"] or p["before"]))
+            assert set(p["before"]) == set(p["after"] or p["before"])
             assert all(v is not None for v in p["before"].values())
         if p["op"] == "d":
             assert p["after"] is None
@@ -110,28 +135,43 @@ def test_values_decode_to_the_scenario(variant: str) -> None:
             target[p["after"]["id"]] = p["after"]
     assert sorted(orders) == [1, 2, 3] and sorted(items) == [1, 2, 3, 4]
     assert {i: _decimal(o["total_amount"], mode) for i, o in orders.items()} == {
-        1: Decimal("120.50"), 2: Decimal("99.90"), 3: Decimal("310.99")}
-    assert {i: o["status"] for i, o in orders.items()} == {1: "pending", 2: "shipped", 3: "cancelled"}
+        1: Decimal("120.50"),
+        2: Decimal("99.90"),
+        3: Decimal("310.99"),
+    }
+    assert {i: o["status"] for i, o in orders.items()} == {
+        1: "pending",
+        2: "shipped",
+        3: "cancelled",
+    }
     # MicroTimestamp: microseconds since the epoch, wall-clock time taken as UTC
     assert orders[1]["order_date"] == 1795075200000000  # 2026-11-19 08:00:00
     assert orders[2]["order_date"] == 1795269600123456  # 2026-11-21 14:00:00.123456
-    assert {i: (it["order_id"], it["product_id"], it["quantity"], _decimal(it["unit_price"], mode))
-            for i, it in items.items()} == {
-        1: (1, 1, 3, Decimal("40.25")), 2: (1, 2, 1, Decimal("40.00")),
-        3: (2, 3, 3, Decimal("25.00")), 4: (3, 1, 1, Decimal("310.99"))}
+    assert {
+        i: (it["order_id"], it["product_id"], it["quantity"], _decimal(it["unit_price"], mode))
+        for i, it in items.items()
+    } == {
+        1: (1, 1, 3, Decimal("40.25")),
+        2: (1, 2, 1, Decimal("40.00")),
+        3: (2, 3, 3, Decimal("25.00")),
+        4: (3, 1, 1, Decimal("310.99")),
+    }
 
 
 @pytest.mark.parametrize("variant", ["schemas-precise", "noschemas-precise"])
 def test_precise_decimals_are_twos_complement_base64(variant: str) -> None:
     schemas = variant.startswith("schemas-")
     records = _load(variant)
-    deleted = [_unwrap(r["value"], schemas) for r in records
-               if r["value"] is not None and _unwrap(r["value"], schemas)["op"] == "d"]
+    deleted = [
+        _unwrap(r["value"], schemas)
+        for r in records
+        if r["value"] is not None and _unwrap(r["value"], schemas)["op"] == "d"
+    ]
     order_4 = next(p["before"] for p in deleted if "total_amount" in p["before"])
-    assert order_4["total_amount"] == "AlQL4/8="            # 9999999999 → 99999999.99
+    assert order_4["total_amount"] == "AlQL4/8="  # 9999999999 → 99999999.99
     assert _decimal(order_4["total_amount"], "precise") == Decimal("99999999.99")
     discount = next(p["before"] for p in deleted if p["before"].get("id") == 6)
-    assert discount["unit_price"] == "/Bg="                 # -1000 → -10.00
+    assert discount["unit_price"] == "/Bg="  # -1000 → -10.00
     if schemas:
         schema = json.loads(records[0]["value"])["schema"]
         after = next(f for f in schema["fields"] if f["field"] == "after")

@@ -11,17 +11,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from cdc_features.exercise_check import (
-    FEATURES,
-    LAB_DIR,
-    READ_TIMES,
-    Solution,
-    check,
-    exercise_log,
-    load_starter,
-    main,
-)
-from cdc_features.reference import reference_customer_features
+from cdc_features import LAB_DIR
+from cdc_features.core.reference import reference_customer_features
+from cdc_features.lab.exercise import FEATURES, READ_TIMES, Solution, check, load_starter, main
+from cdc_features.lab.stories import exercise_log
 
 
 def test_exercise_log_tells_the_story_the_lesson_describes() -> None:
@@ -66,11 +59,15 @@ class _NoWindow(Solution):
     def customer_features_at(self, tiles: DataFrame, at: datetime) -> DataFrame:
         totals = tiles.groupBy("customer_id").agg(
             F.sum("order_count").cast("int").alias("order_count_30d"),
-            F.sum("total_spend").alias("total_spend_30d"))
+            F.sum("total_spend").alias("total_spend_30d"),
+        )
         return totals.withColumn(
             "avg_order_value_30d",
-            F.when(F.col("order_count_30d") > 0,
-                   F.bround(F.col("total_spend_30d") / F.col("order_count_30d"), 2)))
+            F.when(
+                F.col("order_count_30d") > 0,
+                F.bround(F.col("total_spend_30d") / F.col("order_count_30d"), 2),
+            ),
+        )
 
 
 def test_checker_reports_expected_and_received_values(spark: SparkSession) -> None:
@@ -79,14 +76,20 @@ def test_checker_reports_expected_and_received_values(spark: SparkSession) -> No
     assert not report.ok
     assert "FAIL  order_count_30d" in text
     # After the whole log, at 2026-04-30, customer 103's February and March orders are gone.
-    assert ("after the whole log, T=2026-04-30T12:00Z, customer 103: expected 0, got 3"
-            in "\n".join(report.failures["order_count_30d"]))
+    assert "after the whole log, T=2026-04-30T12:00Z, customer 103: expected 0, got 3" in "\n".join(
+        report.failures["order_count_30d"]
+    )
 
 
 def test_check_sh_runs_the_checker_and_sets_the_exit_code() -> None:
     script = LAB_DIR / "scripts" / "check.sh"
-    result = subprocess.run(["bash", str(script)], capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "SPARK_LOG_LEVEL": "ERROR"})
+    result = subprocess.run(
+        ["bash", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SPARK_LOG_LEVEL": "ERROR"},
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "build_customer_tiles is not implemented yet" in result.stdout
     assert Path(LAB_DIR / "starter" / "customer_features.py").is_file()

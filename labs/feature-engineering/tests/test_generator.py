@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cdc_features import debezium_json as dj
-from cdc_features.generator import (
-    MALFORMED_ID_BASE, LogOptions, _Encoder, generate_log, iter_log, read_log, write_log,
+from cdc_features.core import debezium_json as dj
+from cdc_features.lab.generator import (
+    MALFORMED_ID_BASE,
+    LogOptions,
+    _Encoder,
+    generate_log,
+    iter_log,
 )
+from cdc_features.testing import read_log, write_log
 
 
 def payload_of(record: dict[str, Any]) -> dict[str, Any] | None:
     if record["value"] is None:
         return None
     try:
-        message = json.loads(record["value"])
+        message = dj.record_value(record)
     except json.JSONDecodeError:
         return None
     return message.get("payload", message) if "op" not in message else message
@@ -55,15 +61,20 @@ def test_records_equal_the_message_builders() -> None:
     enc = _Encoder(LogOptions())
     order = dj.OrderRow(3, 9, datetime(2026, 3, 1, 10, 0), "pending", Decimal("12.30"))
     assert enc.record("c", None, order, 123, 1_772_359_200_000) == dj.order_event(
-        "c", after=order, lsn=123, commit_ts=1_772_359_200_000)
+        "c", after=order, lsn=123, commit_ts=1_772_359_200_000
+    )
     item = dj.OrderItemRow(4, 3, 8, 2, Decimal("6.15"))
     new = dj.OrderItemRow(4, 3, 8, 5, Decimal("6.15"))
     assert enc.record("u", item, new, 124, 1_772_359_200_001) == dj.item_event(
-        "u", before=item, after=new, lsn=124, commit_ts=1_772_359_200_001)
+        "u", before=item, after=new, lsn=124, commit_ts=1_772_359_200_001
+    )
     enc = _Encoder(LogOptions(schemas=False, decimal_mode="string", prefix="shop"))
     assert enc.record("d", order, None, 125, 5) == dj.order_event(
-        "d", before=order, lsn=125, commit_ts=5, schemas=False, decimal_mode="string", prefix="shop")
-    assert enc.tombstone(dj.ORDERS, 3) == dj.tombstone_record(dj.ORDERS, 3, schemas=False, prefix="shop")
+        "d", before=order, lsn=125, commit_ts=5, schemas=False, decimal_mode="string", prefix="shop"
+    )
+    assert enc.tombstone(dj.ORDERS, 3) == dj.tombstone_record(
+        dj.ORDERS, 3, schemas=False, prefix="shop"
+    )
 
 
 def test_streamed_lsns_increase_and_snapshot_overlaps(log: list[dict[str, Any]]) -> None:
@@ -74,12 +85,16 @@ def test_streamed_lsns_increase_and_snapshot_overlaps(log: list[dict[str, Any]])
     (snapshot_lsn,) = snapshot_lsns
     assert snapshot[0][1]["source"]["snapshot"] == "first"
     assert snapshot[-1][1]["source"]["snapshot"] == "last"
-    assert all(p["source"]["ts_ms"] == dj.epoch_millis(datetime(2026, 3, 2, 8, 0)) for _, p in snapshot)
+    assert all(
+        p["source"]["ts_ms"] == dj.epoch_millis(datetime(2026, 3, 2, 8, 0)) for _, p in snapshot
+    )
     # Some orders were streamed as creates just before the snapshot read them again.
     snap_order_ids = {p["after"]["id"] for _, p in snapshot if p["source"]["table"] == "orders"}
     early_creates = [p for _, p in events[: snapshot[0][0]] if p["op"] == "c"]
     assert early_creates and all(p["source"]["lsn"] < snapshot_lsn for p in early_creates)
-    assert {p["after"]["id"] for p in early_creates if p["source"]["table"] == "orders"} <= snap_order_ids
+    assert {
+        p["after"]["id"] for p in early_creates if p["source"]["table"] == "orders"
+    } <= snap_order_ids
     # Streamed changes (LSN above the snapshot's) arrive before the snapshot is finished.
     first_streamed = next(i for i, (_, p) in enumerate(events) if p["source"]["lsn"] > snapshot_lsn)
     assert first_streamed < snapshot[-1][0]
@@ -122,8 +137,11 @@ def test_duplicates_back_dated_and_too_late(log: list[dict[str, Any]]) -> None:
         if payload["op"] != "r" and key in by_lsn:
             assert by_lsn[key] == record["value"], "a redelivery is byte-identical"
             duplicates += 1
-        by_lsn[(payload["source"]["table"], payload["source"]["lsn"]) if payload["op"] != "r"
-               else ("r", row["id"])] = record["value"]
+        by_lsn[
+            (payload["source"]["table"], payload["source"]["lsn"])
+            if payload["op"] != "r"
+            else ("r", row["id"])
+        ] = record["value"]
     assert duplicates > 20
     newest = 0
     too_late = back_dated = 0
@@ -150,9 +168,13 @@ def test_no_malformed_by_default_and_all_kinds_on_request(log: list[dict[str, An
     not_json = [v for v in values if v.startswith('{"payload": {"op"')]
     assert not_json
     payloads = [payload_of(r) for r in bad if r["value"] is not None]
-    odd = [payload_of(r) for r in bad if r["value"] is not None and
-           json.loads(r["key"])["payload"]["id"] >= MALFORMED_ID_BASE]
-    odd = [p for p in odd if p is not None and "source" in p]
+    odd = [
+        p
+        for r in bad
+        if r["value"] is not None and dj.record_key(r)["payload"]["id"] >= MALFORMED_ID_BASE
+        for p in [payload_of(r)]
+        if p is not None and "source" in p
+    ]
     ops = {p["op"] for p in odd}
     assert {"x", "c", "u"} <= ops
     assert any(p["op"] == "c" and p["after"] is None for p in odd)
@@ -164,21 +186,34 @@ def test_no_malformed_by_default_and_all_kinds_on_request(log: list[dict[str, An
 
 
 def test_decimal_modes_and_payload_only() -> None:
-    for mode, check in (("precise", lambda v: isinstance(v, str) and base64.b64decode(v)),
-                        ("string", lambda v: isinstance(v, str) and Decimal(v) == Decimal(v).quantize(Decimal("0.01"))),
-                        ("double", lambda v: isinstance(v, float))):
+    checks: tuple[tuple[dj.DecimalMode, Callable[[Any], object]], ...] = (
+        ("precise", lambda v: isinstance(v, str) and base64.b64decode(v)),
+        (
+            "string",
+            lambda v: isinstance(v, str) and Decimal(v) == Decimal(v).quantize(Decimal("0.01")),
+        ),
+        ("double", lambda v: isinstance(v, float)),
+    )
+    for mode, check in checks:
         records = generate_log(2, 300, schemas=False, decimal_mode=mode)
-        payloads = [json.loads(r["value"]) for r in records if r["value"] is not None]
+        payloads = [dj.record_value(r) for r in records if r["value"] is not None]
         assert all("schema" not in p and "op" in p for p in payloads)
-        amounts = [p["after"]["total_amount"] for p in payloads
-                   if p["after"] and "total_amount" in p["after"]]
+        amounts = [
+            p["after"]["total_amount"]
+            for p in payloads
+            if p["after"] and "total_amount" in p["after"]
+        ]
         assert amounts and all(check(a) for a in amounts)
 
 
 def test_write_and_read_json_lines(tmp_path: Path) -> None:
     records = generate_log(4, 250)
     paths = write_log(records, tmp_path / "in", events_per_file=100)
-    assert [p.name for p in paths] == ["events-00000.jsonl", "events-00001.jsonl", "events-00002.jsonl"]
+    assert [p.name for p in paths] == [
+        "events-00000.jsonl",
+        "events-00001.jsonl",
+        "events-00002.jsonl",
+    ]
     assert not list((tmp_path / "in").glob(".*.tmp"))
     assert read_log(tmp_path / "in") == records
     first = paths[0].read_text().splitlines()[0]
@@ -187,9 +222,12 @@ def test_write_and_read_json_lines(tmp_path: Path) -> None:
 
 def test_window_span_follows_days_option() -> None:
     records = list(iter_log(9, 3_000, LogOptions(days=10, schemas=False)))
-    commits = [json.loads(r["value"])["source"]["ts_ms"] for r in records
-               if r["value"] is not None and json.loads(r["value"])["op"] != "r"]
+    commits = [
+        dj.record_value(r)["source"]["ts_ms"]
+        for r in records
+        if r["value"] is not None and dj.record_value(r)["op"] != "r"
+    ]
     commits = [c for c in commits if c >= dj.epoch_millis(datetime(2026, 3, 2, 8, 0))]
     span = timedelta(milliseconds=max(commits) - min(commits))
     assert timedelta(days=7) < span < timedelta(days=13)
-    assert datetime.fromtimestamp(max(commits) / 1000, timezone.utc) > datetime(2026, 3, 9, tzinfo=timezone.utc)
+    assert datetime.fromtimestamp(max(commits) / 1000, UTC) > datetime(2026, 3, 9, tzinfo=UTC)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from cdc_features.monitoring import (
     status_line,
 )
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class FakeClock:
@@ -30,22 +30,40 @@ class FakeClock:
 
 
 def progress(query: str, batch_id: int, rows: int, dropped: int) -> BatchProgress:
-    return BatchProgress(query=query, batch_id=batch_id, started_at=T0, input_rows=rows,
-                         input_rows_per_second=rows / 2, processed_rows_per_second=float(rows),
-                         batch_duration_ms=1000, watermark=T0 - timedelta(days=30),
-                         rows_dropped_by_watermark=dropped, state_rows=7)
+    return BatchProgress(
+        query=query,
+        batch_id=batch_id,
+        started_at=T0,
+        input_rows=rows,
+        input_rows_per_second=rows / 2,
+        processed_rows_per_second=float(rows),
+        batch_duration_ms=1000,
+        watermark=T0 - timedelta(days=30),
+        rows_dropped_by_watermark=dropped,
+        state_rows=7,
+    )
 
 
-def write(query: str, batch_id: int, newest: datetime, p50: float, p99: float,
-          written_at: datetime = T0) -> SinkWrite:
-    return SinkWrite(query=query, batch_id=batch_id, written_at=written_at, rows=10,
-                     newest_event_ts=newest, lag_p50_seconds=p50, lag_p99_seconds=p99,
-                     lag_sum_seconds=10 * p50, lag_count=10)
+def write(
+    query: str, batch_id: int, newest: datetime, p50: float, p99: float, written_at: datetime = T0
+) -> SinkWrite:
+    return SinkWrite(
+        query=query,
+        batch_id=batch_id,
+        written_at=written_at,
+        rows=10,
+        newest_event_ts=newest,
+        lag_p50_seconds=p50,
+        lag_p99_seconds=p99,
+        lag_sum_seconds=10 * p50,
+        lag_count=10,
+    )
 
 
 def alert_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.getMessage().startswith(("ALERT", "RESOLVED"))]
+    return [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith(("ALERT", "RESOLVED"))
+    ]
 
 
 @pytest.fixture()
@@ -63,12 +81,15 @@ def test_freshness_alert_fires_once_and_resolves(setup, caplog) -> None:
     clock.now = T0 + timedelta(seconds=400)
     firing = engine.evaluate()
     assert [(a.name, a.subject, a.value) for a in firing] == [
-        ("FeatureFreshnessStale", "customer_features", 405.0)]
+        ("FeatureFreshnessStale", "customer_features", 405.0)
+    ]
     engine.evaluate()  # still firing: no second line
     lines = alert_lines(caplog)
     assert len(lines) == 1
-    assert lines[0].startswith("ALERT FeatureFreshnessStale [customer_features]: feature "
-                               "freshness of customer_features is 405s (> 300s)")
+    assert lines[0].startswith(
+        "ALERT FeatureFreshnessStale [customer_features]: feature "
+        "freshness of customer_features is 405s (> 300s)"
+    )
     registry.record_batch_written(write("customer_features", 1, clock.now, 1, 2, clock.now))
     assert engine.evaluate() == []
     assert alert_lines(caplog)[1:] == ["RESOLVED FeatureFreshnessStale [customer_features]"]
@@ -96,13 +117,16 @@ def test_drop_rate_alert_over_recent_batches(setup) -> None:
 def test_failed_query_alert_carries_the_exception(setup, caplog) -> None:
     registry, engine, _ = setup
     registry.query_started("id-1", "customer_features")
-    registry.query_terminated("id-1", "redis.exceptions.ConnectionError: Error 111 connecting\n"
-                                      "  at line 2")
+    registry.query_terminated(
+        "id-1", "redis.exceptions.ConnectionError: Error 111 connecting\n  at line 2"
+    )
     assert registry.query("customer_features").status == "failed"
     [alert] = engine.evaluate()
     assert alert.name == "StreamingQueryFailed"
-    assert alert.message == ("query customer_features terminated with an exception: "
-                             "redis.exceptions.ConnectionError: Error 111 connecting")
+    assert alert.message == (
+        "query customer_features terminated with an exception: "
+        "redis.exceptions.ConnectionError: Error 111 connecting"
+    )
     assert "ConnectionError" in alert_lines(caplog)[0]
     registry.query_started("id-2", "customer_features")  # restarted
     assert engine.evaluate() == []
@@ -119,31 +143,51 @@ def test_a_cleanly_stopped_query_is_not_a_failure(setup) -> None:
 def test_drift_missing_and_stale_alerts(setup) -> None:
     registry, engine, clock = setup
     registry.set_psi("total_spend", 0.2)
-    assert check_missing("customer", [1, 2, 3, 4], {1: "f", 2: "f", 3: "f", 4: "f"},
-                         registry) == 0.0
-    assert check_stale("customer", {1: T0 - timedelta(minutes=5)}, now=clock.now,
-                       max_age=timedelta(minutes=10), registry=registry) == {}
+    assert (
+        check_missing("customer", [1, 2, 3, 4], {1: "f", 2: "f", 3: "f", 4: "f"}, registry) == 0.0
+    )
+    assert (
+        check_stale(
+            "customer",
+            {1: T0 - timedelta(minutes=5)},
+            now=clock.now,
+            max_age=timedelta(minutes=10),
+            registry=registry,
+        )
+        == {}
+    )
     assert engine.evaluate() == []
     registry.set_psi("total_spend", 0.31)
     assert check_missing("customer", [1, 2, 3, 4], {1: "f", 2: None, 3: "f"}, registry) == 0.5
-    stale = check_stale("customer", {1: T0 - timedelta(minutes=11), 2: None, 3: T0},
-                        now=clock.now, max_age=timedelta(minutes=10), registry=registry)
+    stale = check_stale(
+        "customer",
+        {1: T0 - timedelta(minutes=11), 2: None, 3: T0},
+        now=clock.now,
+        max_age=timedelta(minutes=10),
+        registry=registry,
+    )
     assert stale == {1: 660.0, 2: None}
     names = {(a.name, a.subject): a for a in engine.evaluate()}
-    assert set(names) == {("FeatureDrift", "total_spend"), ("MissingFeatures", "customer"),
-                          ("StaleFeatureKeys", "customer")}
+    assert set(names) == {
+        ("FeatureDrift", "total_spend"),
+        ("MissingFeatures", "customer"),
+        ("StaleFeatureKeys", "customer"),
+    }
     assert names[("MissingFeatures", "customer")].message.startswith("2 of 4 requested")
 
 
 def test_status_line_is_compact_and_complete(setup) -> None:
     registry, engine, clock = setup
     registry.record_progress(progress("customer_features", 0, 850, 5))
-    registry.record_batch_written(write("customer_features", 0, T0 - timedelta(seconds=3.2),
-                                        1.1, 2.3))
+    registry.record_batch_written(
+        write("customer_features", 0, T0 - timedelta(seconds=3.2), 1.1, 2.3)
+    )
     registry.record_dead_letters("dead_letters", {"tombstone": 4, "not_json": 2})
     line = status_line(registry, engine)
-    assert line == ("customer_features: 1 batches, 850 ev/s, fresh 3.2s, lag p50 1.1s p99 2.3s, "
-                    "dropped 5 | dead_letters: 0 batches, 0 ev/s, dropped 0, dead letters 2")
+    assert line == (
+        "customer_features: 1 batches, 850 ev/s, fresh 3.2s, lag p50 1.1s p99 2.3s, "
+        "dropped 5 | dead_letters: 0 batches, 0 ev/s, dropped 0, dead letters 2"
+    )
     registry.record_progress(progress("customer_features", 1, 0, 0))  # a no-data batch
     assert status_line(registry, engine).startswith("customer_features: 2 batches, 850 ev/s")
     clock.now = T0 + timedelta(hours=2)
@@ -154,26 +198,31 @@ def test_status_line_is_compact_and_complete(setup) -> None:
 def test_exception_summary_finds_the_raised_python_exception_inside_spark_wrappers() -> None:
     from cdc_features.monitoring.registry import exception_summary
 
-    text = "\n".join([
-        "org.apache.spark.sql.execution.streaming.sources.ForeachBatchUserFuncException: "
-        "[FOREACH_BATCH_USER_FUNCTION_ERROR] An error occurred. Reason: An exception was raised "
-        "by the Python Proxy. Return Message: Traceback (most recent call last):",
-        '  File "sink.py", line 3, in write',
-        "py4j.protocol.Py4JJavaError: An error occurred while calling collectAndServe.",
-        "Traceback (most recent call last):",
-        '  File "connection.py", line 1502, in _connect',
-        "ConnectionRefusedError: [Errno 111] Connection refused",
-        "",
-        "During handling of the above exception, another exception occurred:",
-        "",
-        "Traceback (most recent call last):",
-        '  File "connection.py", line 1028, in connect_check_health',
-        "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.",
-        "",
-        "\tat org.apache.spark.api.python.BasePythonRunner.handlePythonException(PythonRunner.scala:645)",
-    ])
+    text = "\n".join(
+        [
+            "org.apache.spark.sql.execution.streaming.sources.ForeachBatchUserFuncException: "
+            "[FOREACH_BATCH_USER_FUNCTION_ERROR] An error occurred. Reason: An exception was raised "
+            "by the Python Proxy. Return Message: Traceback (most recent call last):",
+            '  File "sink.py", line 3, in write',
+            "py4j.protocol.Py4JJavaError: An error occurred while calling collectAndServe.",
+            "Traceback (most recent call last):",
+            '  File "connection.py", line 1502, in _connect',
+            "ConnectionRefusedError: [Errno 111] Connection refused",
+            "",
+            "During handling of the above exception, another exception occurred:",
+            "",
+            "Traceback (most recent call last):",
+            '  File "connection.py", line 1028, in connect_check_health',
+            "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.",
+            "",
+            "\tat org.apache.spark.api.python.BasePythonRunner.handlePythonException(PythonRunner.scala:645)",
+        ]
+    )
     assert exception_summary(text) == (
-        "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-    assert exception_summary("org.apache.spark.SparkException: Job aborted\n\tat x") == \
-        "org.apache.spark.SparkException: Job aborted"
+        "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused."
+    )
+    assert (
+        exception_summary("org.apache.spark.SparkException: Job aborted\n\tat x")
+        == "org.apache.spark.SparkException: Job aborted"
+    )
     assert exception_summary(None) == "unknown error"

@@ -3,41 +3,44 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import redis
 from pyspark.sql import Row
 
-from cdc_features import redis_sink
+from cdc_features.core.spec import CUSTOMER
 from cdc_features.monitoring import AlertEngine, MetricsRegistry, check_missing, check_stale
-from cdc_features.monitoring.serving import (
-    CUSTOMER_DAYS,
-    CUSTOMER_PREFIX,
-    entities_present,
-    newest_customer_order,
-)
+from cdc_features.monitoring.serving import entities_present, newest_customer_order
+from cdc_features.stores.redis_store import RedisConfig, write_tile
 
-AT = datetime(2026, 3, 31, 18, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 31, 18, 0, tzinfo=UTC)
 
 
-def put_tile(client: redis.Redis, customer_id: int, day: date, count: int,
-             last: datetime | None) -> None:
+def put_tile(
+    client: redis.Redis, customer_id: int, day: date, count: int, last: datetime | None
+) -> None:
     pipe = client.pipeline(transaction=False)
-    row = Row(customer_id=customer_id, day=day, order_count=count,
-              total_spend=Decimal("10.00") * count, last_order_ts=last)
+    row = Row(
+        customer_id=customer_id,
+        day=day,
+        order_count=count,
+        total_spend=Decimal("10.00") * count,
+        last_order_ts=last,
+    )
     # the real time as 'now': the sink keeps a replayed old tile for at least a day
-    redis_sink.write_tile(pipe, row, time.time(), redis_sink.StoreConfig("unused"))
+    write_tile(pipe, row, time.time(), RedisConfig("unused"))
     pipe.execute()
 
 
 def test_missing_share_counts_entities_without_tiles_in_the_30_day_horizon(
-        redis_client: redis.Redis) -> None:
-    put_tile(redis_client, 1, date(2026, 3, 31), 1, AT - timedelta(hours=2))   # today
-    put_tile(redis_client, 2, date(2026, 3, 2), 2, datetime(2026, 3, 2, 9, tzinfo=timezone.utc))
-    put_tile(redis_client, 3, date(2026, 3, 1), 1, datetime(2026, 3, 1, 9, tzinfo=timezone.utc))
+    redis_client: redis.Redis,
+) -> None:
+    put_tile(redis_client, 1, date(2026, 3, 31), 1, AT - timedelta(hours=2))  # today
+    put_tile(redis_client, 2, date(2026, 3, 2), 2, datetime(2026, 3, 2, 9, tzinfo=UTC))
+    put_tile(redis_client, 3, date(2026, 3, 1), 1, datetime(2026, 3, 1, 9, tzinfo=UTC))
     # customer 3's only tile is 1 March: outside [2 March, 31 March]; customer 4 never ordered
-    present = entities_present(redis_client, CUSTOMER_PREFIX, [1, 2, 3, 4], AT, CUSTOMER_DAYS)
+    present = entities_present(redis_client, CUSTOMER, [1, 2, 3, 4], AT)
     assert present == {1: True, 2: True, 3: False, 4: False}
     registry = MetricsRegistry(clock=lambda: AT)
     found = {k: (True if v else None) for k, v in present.items()}
@@ -48,14 +51,19 @@ def test_missing_share_counts_entities_without_tiles_in_the_30_day_horizon(
 
 def test_stale_check_uses_the_newest_stored_order_of_each_key(redis_client: redis.Redis) -> None:
     put_tile(redis_client, 1, date(2026, 3, 31), 1, AT - timedelta(minutes=20))
-    put_tile(redis_client, 1, date(2026, 3, 30), 3, datetime(2026, 3, 30, 23, tzinfo=timezone.utc))
-    put_tile(redis_client, 2, date(2026, 3, 29), 1, datetime(2026, 3, 29, 8, tzinfo=timezone.utc))
+    put_tile(redis_client, 1, date(2026, 3, 30), 3, datetime(2026, 3, 30, 23, tzinfo=UTC))
+    put_tile(redis_client, 2, date(2026, 3, 29), 1, datetime(2026, 3, 29, 8, tzinfo=UTC))
     newest = newest_customer_order(redis_client, [1, 2, 3], AT)
-    assert newest == {1: AT - timedelta(minutes=20),
-                      2: datetime(2026, 3, 29, 8, tzinfo=timezone.utc), 3: None}
+    assert newest == {
+        1: AT - timedelta(minutes=20),
+        2: datetime(2026, 3, 29, 8, tzinfo=UTC),
+        3: None,
+    }
     registry = MetricsRegistry(clock=lambda: AT)
     stale = check_stale("customer", newest, now=AT, max_age=timedelta(hours=1), registry=registry)
-    assert stale == {2: (AT - datetime(2026, 3, 29, 8, tzinfo=timezone.utc)).total_seconds(),
-                     3: None}
+    assert stale == {
+        2: (AT - datetime(2026, 3, 29, 8, tzinfo=UTC)).total_seconds(),
+        3: None,
+    }
     assert registry.stale_keys() == {"customer": 2}
     assert [a.name for a in AlertEngine(registry).evaluate()] == ["StaleFeatureKeys"]

@@ -9,19 +9,15 @@ endpoint, and a sink whose Redis server died.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import shutil
-import socket
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -31,7 +27,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from cdc_features import redis_sink
 from cdc_features.monitoring import (
     METRICS,
     AlertEngine,
@@ -44,9 +39,11 @@ from cdc_features.monitoring import (
     monitored_sink,
     save_baselines,
 )
+from cdc_features.stores.redis_store import RedisConfig, write_to_feature_store
+from cdc_features.testing import FileStream, RedisServer
 
 ORDER_SCHEMA = "customer_id long, order_ts timestamp, amount decimal(10,2), commit_ts timestamp"
-T = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class FakeClock:
@@ -60,13 +57,21 @@ class FakeClock:
 
 
 def iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def order(customer_id: int, order_ts: datetime, amount: float | str = "10.00",
-          commit_ts: datetime | None = None) -> dict[str, Any]:
-    return {"customer_id": customer_id, "order_ts": iso(order_ts), "amount": str(amount),
-            "commit_ts": iso(commit_ts or order_ts)}
+def order(
+    customer_id: int,
+    order_ts: datetime,
+    amount: float | str = "10.00",
+    commit_ts: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "order_ts": iso(order_ts),
+        "amount": str(amount),
+        "commit_ts": iso(commit_ts or order_ts),
+    }
 
 
 def daily_tiles(orders: DataFrame) -> DataFrame:
@@ -74,38 +79,37 @@ def daily_tiles(orders: DataFrame) -> DataFrame:
     return (
         orders.withWatermark("order_ts", "30 days")
         .groupBy("customer_id", F.window("order_ts", "1 day"))
-        .agg(F.count(F.lit(1)).cast("int").alias("order_count"),
-             F.sum("amount").cast("decimal(12,2)").alias("total_spend"),
-             F.max("order_ts").alias("last_order_ts"),
-             F.max("commit_ts").alias("commit_ts"))
-        .select("customer_id", F.to_date("window.start").alias("day"), "order_count",
-                "total_spend", "last_order_ts", "commit_ts")
+        .agg(
+            F.count(F.lit(1)).cast("int").alias("order_count"),
+            F.sum("amount").cast("decimal(12,2)").alias("total_spend"),
+            F.max("order_ts").alias("last_order_ts"),
+            F.max("commit_ts").alias("commit_ts"),
+        )
+        .select(
+            "customer_id",
+            F.to_date("window.start").alias("day"),
+            "order_count",
+            "total_spend",
+            "last_order_ts",
+            "commit_ts",
+        )
     )
 
 
 class Stream:
-    """A watched input folder and one streaming query over it (one file = one micro-batch)."""
+    """One streaming query of the pipeline's shape over the shared file harness (one file =
+    one micro-batch), drained until the listener has seen every batch."""
 
     def __init__(self, spark: SparkSession, root: Path, name: str) -> None:
-        self.spark, self.name = spark, name
-        self.input = root / f"{name}-in"
-        self.checkpoint = root / f"{name}-checkpoint"
-        self.input.mkdir(parents=True)
-        self.files = 0
+        self.name = name
+        self.files = FileStream(spark, root / name, schema=ORDER_SCHEMA)
         self.query: StreamingQuery | None = None
 
     def add(self, rows: list[dict[str, Any]]) -> None:
-        self.files += 1
-        hidden = self.input / f".{self.files:04d}.json"  # the source ignores dot files
-        hidden.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        hidden.rename(self.input / f"{self.files:04d}.json")
+        self.files.add(rows)
 
     def start(self, sink: Callable[[DataFrame, int], None]) -> StreamingQuery:
-        orders = (self.spark.readStream.schema(ORDER_SCHEMA)
-                  .option("maxFilesPerTrigger", 1).json(str(self.input)))
-        self.query = (daily_tiles(orders).writeStream.queryName(self.name)
-                      .outputMode("update").foreachBatch(sink)
-                      .option("checkpointLocation", str(self.checkpoint)).start())
+        self.query = self.files.start(self.name, daily_tiles(self.files.source()), sink)
         return self.query
 
     def process(self, registry: MetricsRegistry) -> None:
@@ -115,8 +119,7 @@ class Stream:
         registry.wait_for_input_rows(self.name, processed_rows(self.query))
 
     def stop(self) -> None:
-        if self.query is not None and self.query.isActive:
-            self.query.stop()
+        self.files.stop()
 
 
 def processed_rows(query: StreamingQuery) -> int:
@@ -142,18 +145,21 @@ def listening(spark: SparkSession) -> Iterator[Callable[[MetricsRegistry], None]
 @pytest.fixture()
 def alert_log(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
     caplog.set_level(logging.WARNING, logger="cdc_features.monitoring")
-    return lambda: [r.getMessage() for r in caplog.records
-                    if r.getMessage().startswith(("ALERT", "RESOLVED"))]
+    return lambda: [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith(("ALERT", "RESOLVED"))
+    ]
 
 
 def collecting_sink(out: list[dict[str, Any]]) -> Callable[[DataFrame, int], None]:
     def sink(batch_df: DataFrame, batch_id: int) -> None:
         out.extend(r.asDict() for r in batch_df.collect())
+
     return sink
 
 
 def test_late_events_raise_the_dropped_counter_by_exactly_the_number_sent(
-        spark: SparkSession, tmp_path: Path, listening, alert_log) -> None:
+    spark: SparkSession, tmp_path: Path, listening, alert_log
+) -> None:
     registry = MetricsRegistry()
     listening(registry)
     written: list[dict[str, Any]] = []
@@ -166,9 +172,11 @@ def test_late_events_raise_the_dropped_counter_by_exactly_the_number_sent(
         assert registry.query("late_events").rows_dropped_total == 0
         # five orders of five customers on 10 January (their tiles ended before the watermark,
         # 29 January 12:00) and two on-time orders
-        late_day = datetime(2026, 1, 10, 9, 30, tzinfo=timezone.utc)
-        stream.add([order(c, late_day) for c in (11, 12, 13, 14, 15)]
-                   + [order(5, T), order(1, T + timedelta(hours=1))])
+        late_day = datetime(2026, 1, 10, 9, 30, tzinfo=UTC)
+        stream.add(
+            [order(c, late_day) for c in (11, 12, 13, 14, 15)]
+            + [order(5, T), order(1, T + timedelta(hours=1))]
+        )
         stream.process(registry)
         stats = registry.query("late_events")
         assert stats.rows_dropped_total == 5
@@ -179,12 +187,18 @@ def test_late_events_raise_the_dropped_counter_by_exactly_the_number_sent(
         assert {r["customer_id"] for r in written} == {1, 2, 3, 4, 5}  # no late tile written
         # 5 of 11 input rows dropped: over the 1 % drop-rate threshold
         assert [a.name for a in AlertEngine(registry).evaluate()] == ["WatermarkDropRateHigh"]
-        assert alert_log()[0].startswith("ALERT WatermarkDropRateHigh [late_events]: "
-                                         "late_events dropped 5 of 11 input rows")
+        assert alert_log()[0].startswith(
+            "ALERT WatermarkDropRateHigh [late_events]: late_events dropped 5 of 11 input rows"
+        )
         # Spark counts after partial aggregation: three late orders of ONE customer and day
         # in one input file reach the state store as one row
-        stream.add([order(21, late_day, "1.00"), order(21, late_day, "2.00"),
-                    order(21, late_day + timedelta(hours=1), "3.00")])
+        stream.add(
+            [
+                order(21, late_day, "1.00"),
+                order(21, late_day, "2.00"),
+                order(21, late_day + timedelta(hours=1), "3.00"),
+            ]
+        )
         stream.process(registry)
         assert registry.query("late_events").rows_dropped_total == 6
     finally:
@@ -192,7 +206,8 @@ def test_late_events_raise_the_dropped_counter_by_exactly_the_number_sent(
 
 
 def test_paused_source_grows_freshness_fires_the_alert_and_resuming_clears_it(
-        spark: SparkSession, tmp_path: Path, listening, alert_log) -> None:
+    spark: SparkSession, tmp_path: Path, listening, alert_log
+) -> None:
     clock = FakeClock(T)
     registry = MetricsRegistry(clock=clock)
     listening(registry)
@@ -202,10 +217,20 @@ def test_paused_source_grows_freshness_fires_the_alert_and_resuming_clears_it(
     stream = Stream(spark, tmp_path, "freshness")
     try:
         # five customers; commits 1, 2, 3, 4 and 100 seconds before the (frozen) write time
-        stream.add([order(c, T - timedelta(seconds=10 + c), commit_ts=T - timedelta(seconds=lag))
-                    for c, lag in zip((1, 2, 3, 4, 5), (1, 2, 3, 4, 100))])
-        stream.start(monitored_sink(collecting_sink(written), query="freshness",
-                                    event_time_col="last_order_ts", registry=registry))
+        stream.add(
+            [
+                order(c, T - timedelta(seconds=10 + c), commit_ts=T - timedelta(seconds=lag))
+                for c, lag in zip((1, 2, 3, 4, 5), (1, 2, 3, 4, 100), strict=True)
+            ]
+        )
+        stream.start(
+            monitored_sink(
+                collecting_sink(written),
+                query="freshness",
+                event_time_col="last_order_ts",
+                registry=registry,
+            )
+        )
         stream.process(registry)
         stats = registry.query("freshness")
         # (a following no-data batch, run to advance the watermark, writes nothing)
@@ -220,18 +245,24 @@ def test_paused_source_grows_freshness_fires_the_alert_and_resuming_clears_it(
         batches_before = registry.query("freshness").batches
         clock.now = T + timedelta(minutes=10)
         [alert] = engine.evaluate()
-        assert (alert.name, alert.subject, alert.value) == ("FeatureFreshnessStale", "freshness", 611)
+        assert (alert.name, alert.subject, alert.value) == (
+            "FeatureFreshnessStale",
+            "freshness",
+            611,
+        )
         metrics = {f.name: f for f in text_string_to_metric_families(scrape(server.url))}
         assert {s.value for s in metrics["cdc_features_freshness_seconds"].samples} == {611}
         assert registry.query("freshness").batches == batches_before
         assert alert_log() == [
             "ALERT FeatureFreshnessStale [freshness]: feature freshness of freshness is 611s "
             "(> 300s): newest event in the store is 2026-03-01 11:59:49 UTC — the newest event "
-            "in the feature store is too old: the source is paused, or the pipeline is stuck"]
+            "in the feature store is too old: the source is paused, or the pipeline is stuck"
+        ]
 
         # the source resumes with an order placed 2 seconds ago
-        stream.add([order(6, clock.now - timedelta(seconds=2),
-                          commit_ts=clock.now - timedelta(seconds=1))])
+        stream.add(
+            [order(6, clock.now - timedelta(seconds=2), commit_ts=clock.now - timedelta(seconds=1))]
+        )
         stream.process(registry)
         assert engine.evaluate() == []
         assert alert_log()[1:] == ["RESOLVED FeatureFreshnessStale [freshness]"]
@@ -240,11 +271,18 @@ def test_paused_source_grows_freshness_fires_the_alert_and_resuming_clears_it(
         # the endpoint now serves every per-query metric of the documented set from real data
         text = scrape(server.url)
         families = {f.name for f in text_string_to_metric_families(text)}
-        per_query = {n.removesuffix("_total") if kind == "counter" else n
-                     for n, (kind, _) in METRICS.items()
-                     if n not in {"cdc_features_dead_letters_total", "cdc_features_psi",
-                                  "cdc_features_missing_ratio", "cdc_features_stale_keys",
-                                  "cdc_features_alert_firing"}}
+        per_query = {
+            n.removesuffix("_total") if kind == "counter" else n
+            for n, (kind, _) in METRICS.items()
+            if n
+            not in {
+                "cdc_features_dead_letters_total",
+                "cdc_features_psi",
+                "cdc_features_missing_ratio",
+                "cdc_features_stale_keys",
+                "cdc_features_alert_firing",
+            }
+        }
         assert per_query <= families
         assert 'cdc_features_input_rows_total{query="freshness"} 6' in text
         assert 'cdc_features_end_to_end_lag_seconds{query="freshness",quantile="0.99"} 1' in text
@@ -263,17 +301,30 @@ def amounts(seed: int, n: int, scale: float = 1.0) -> list[str]:
     return [f"{rng.lognormvariate(4.0, 0.5) * scale:.2f}" for _ in range(n)]
 
 
-def run_amounts(spark: SparkSession, root: Path, name: str, values: list[str],
-                drift: DriftMonitor, registry: MetricsRegistry) -> None:
+def run_amounts(
+    spark: SparkSession,
+    root: Path,
+    name: str,
+    values: list[str],
+    drift: DriftMonitor,
+    registry: MetricsRegistry,
+) -> None:
     """Stream one order per customer (so a tile's total_spend is the order amount)."""
     stream = Stream(spark, root, name)
     try:
         half = len(values) // 2
         for offset, chunk in ((0, values[:half]), (half, values[half:])):
             stream.add([order(offset + i, T, v) for i, v in enumerate(chunk)])
-        stream.start(monitored_sink(lambda df, bid: None, query=name,
-                                    event_time_col="last_order_ts", registry=registry,
-                                    drift=drift, drift_columns={"total_spend": "total_spend"}))
+        stream.start(
+            monitored_sink(
+                lambda df, bid: None,
+                query=name,
+                event_time_col="last_order_ts",
+                registry=registry,
+                drift=drift,
+                drift_columns={"total_spend": "total_spend"},
+            )
+        )
         stream.process(registry)
         assert registry.query(name).rows_written_total == len(values)
     finally:
@@ -281,7 +332,8 @@ def run_amounts(spark: SparkSession, root: Path, name: str, values: list[str],
 
 
 def test_shifted_amounts_raise_psi_over_the_alert_level_and_unshifted_do_not(
-        spark: SparkSession, tmp_path: Path, listening, alert_log) -> None:
+    spark: SparkSession, tmp_path: Path, listening, alert_log
+) -> None:
     registry = MetricsRegistry(clock=FakeClock(T))  # orders at T, written "at T": fresh, no lag
     listening(registry)
     # a baseline run: sample the written feature values, save the distribution
@@ -304,63 +356,44 @@ def test_shifted_amounts_raise_psi_over_the_alert_level_and_unshifted_do_not(
     score = shifted.evaluate()["total_spend"]
     assert score > 0.25
     assert [(a.name, a.subject) for a in engine.evaluate()] == [("FeatureDrift", "total_spend")]
-    assert alert_log()[0].startswith(f"ALERT FeatureDrift [total_spend]: feature total_spend "
-                                     f"drifted: PSI {score:.3f} > 0.25")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    assert alert_log()[0].startswith(
+        f"ALERT FeatureDrift [total_spend]: feature total_spend drifted: PSI {score:.3f} > 0.25"
+    )
 
 
 @pytest.fixture()
-def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test only (the test stops it); a missing binary is an error."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server not found on PATH: install the Debian package 'redis-server'")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
-    yield url, proc
-    if proc.poll() is None:
-        proc.terminate()
-    proc.wait(timeout=10)
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test only (the test stops it)."""
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
 
 
 def test_a_sink_whose_redis_stopped_is_reported_as_a_failure_not_a_hang(
-        spark: SparkSession, tmp_path: Path, listening, alert_log, own_redis) -> None:
-    url, server = own_redis
+    spark: SparkSession, tmp_path: Path, listening, alert_log, own_redis
+) -> None:
+    url = own_redis.url
     registry = MetricsRegistry(clock=FakeClock(T + timedelta(seconds=5)))
     listening(registry)
-    previous = redis_sink._config
-    redis_sink.configure_feature_store(url)
     stream = Stream(spark, tmp_path, "customer_features")
     try:
         stream.add([order(1, T, "12.50"), order(1, T + timedelta(hours=1), "7.50")])
-        query = stream.start(monitored_sink(redis_sink.write_to_feature_store,
-                                            query="customer_features",
-                                            event_time_col="last_order_ts", registry=registry))
+        query = stream.start(
+            monitored_sink(
+                partial(write_to_feature_store, store=RedisConfig(url)),
+                query="customer_features",
+                event_time_col="last_order_ts",
+                registry=registry,
+            )
+        )
         stream.process(registry)
-        stored = redis.Redis.from_url(url, decode_responses=True).hgetall("cf:1:20260301")
+        stored = cast(
+            dict[str, str],
+            redis.Redis.from_url(url, decode_responses=True).hgetall("cf:1:20260301"),
+        )
         assert stored["order_count"] == "2" and stored["total_spend"] == "20.00"
         assert registry.query("customer_features").rows_written_total == 1
 
-        server.terminate()  # the feature store goes away
-        server.wait(timeout=10)
+        own_redis.stop()  # the feature store goes away
         stream.add([order(2, T, "5.00")])
         started = time.monotonic()
         with pytest.raises(StreamingQueryException) as failure:
@@ -379,21 +412,28 @@ def test_a_sink_whose_redis_stopped_is_reported_as_a_failure_not_a_hang(
         assert line.startswith(
             "ALERT StreamingQueryFailed [customer_features]: query customer_features terminated "
             "with an exception: redis.exceptions.ConnectionError: Error 111 connecting to "
-            f"127.0.0.1:{url.split(':')[2].split('/')[0]}. Connection refused.")
+            f"127.0.0.1:{url.split(':')[2].split('/')[0]}. Connection refused."
+        )
     finally:
         stream.stop()
-        redis_sink._config = previous
 
 
 def test_dead_letters_are_counted_by_reason_code_and_a_replay_counts_once(
-        spark: SparkSession) -> None:
+    spark: SparkSession,
+) -> None:
     from cdc_features.monitoring import observe_dead_letters, status_line
 
     registry = MetricsRegistry(clock=lambda: T)
     letters = spark.createDataFrame(
-        [("{", "not_json", "t"), ('{"op":"x"}', "unknown_op:x", "t"), (None, "tombstone", "t"),
-         (None, "tombstone", "t"), ('{"a":1}', "bad_decimal:total_amount", "t")],
-        "raw string, reason string, topic string")
+        [
+            ("{", "not_json", "t"),
+            ('{"op":"x"}', "unknown_op:x", "t"),
+            (None, "tombstone", "t"),
+            (None, "tombstone", "t"),
+            ('{"a":1}', "bad_decimal:total_amount", "t"),
+        ],
+        "raw string, reason string, topic string",
+    )
     counts = {"not_json": 1, "unknown_op": 1, "tombstone": 2, "bad_decimal": 1}
     assert observe_dead_letters(letters, 0, registry=registry) == counts
     assert observe_dead_letters(letters, 0, registry=registry) == counts  # replay of batch 0

@@ -9,31 +9,33 @@ bucket's timeout is the earliest expiry of its orders, and an emptied bucket is 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
+from pyspark.sql.streaming.state import GroupState
 
-from cdc_features.features import _lines_with_state
+from cdc_features.core.features import _lines_with_state
 
 DAY_MS = 86_400_000
 
 
 def ms(day: int) -> int:
-    return int(datetime(2026, 3, day, 12, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(2026, 3, day, 12, tzinfo=UTC).timestamp() * 1000)
 
 
 def expiry(day: int) -> int:
     """Day end of 2026-03-<day> + 7 days, in ms."""
-    return int(datetime(2026, 3, day, tzinfo=timezone.utc).timestamp() * 1000) + 8 * DAY_MS
+    return int(datetime(2026, 3, day, tzinfo=UTC).timestamp() * 1000) + 8 * DAY_MS
 
 
 class FakeState:
     """The parts of ``GroupState`` the state function uses."""
 
-    def __init__(self, value: tuple[list[Any], ...] | None, watermark: int,
-                 timed_out: bool = False) -> None:
+    def __init__(
+        self, value: tuple[list[Any], ...] | None, watermark: int, timed_out: bool = False
+    ) -> None:
         self.value = value
         self.watermark = watermark
         self.hasTimedOut = timed_out
@@ -57,10 +59,10 @@ class FakeState:
     def remove(self) -> None:
         self.value, self.removed = None, True
 
-    def getCurrentWatermarkMs(self) -> int:  # noqa: N802 (Spark's API)
+    def getCurrentWatermarkMs(self) -> int:
         return self.watermark
 
-    def setTimeoutTimestamp(self, ts: int) -> None:  # noqa: N802
+    def setTimeoutTimestamp(self, ts: int) -> None:
         assert ts >= self.watermark, "Spark rejects a timeout behind the watermark"
         self.timeout = ts
 
@@ -68,24 +70,37 @@ class FakeState:
 def order_with_item(order_id: int, day: int, lsn: int) -> pd.DataFrame:
     """An order created on 2026-03-<day> with one item, as the query's input rows."""
     ts = pd.Timestamp(ms(day), unit="ms")
-    return pd.DataFrame({
-        "kind": ["order", "item"], "order_id": [order_id, order_id], "lsn": [lsn, lsn + 1],
-        "event_ts": [ts, ts], "commit_ts": [ts, ts], "present": [True, True],
-        "customer_id": [7.0, None], "order_ts": [ts, pd.NaT], "active": [True, None],
-        "item_id": [None, float(order_id * 10)], "product_id": [None, 3.0],
-        "quantity": [None, 2.0], "unit_price": [None, Decimal("5.00")],
-    })
+    return pd.DataFrame(
+        {
+            "kind": ["order", "item"],
+            "order_id": [order_id, order_id],
+            "lsn": [lsn, lsn + 1],
+            "event_ts": [ts, ts],
+            "commit_ts": [ts, ts],
+            "present": [True, True],
+            "customer_id": [7.0, None],
+            "order_ts": [ts, pd.NaT],
+            "active": [True, None],
+            "item_id": [None, float(order_id * 10)],
+            "product_id": [None, 3.0],
+            "quantity": [None, 2.0],
+            "unit_price": [None, Decimal("5.00")],
+        }
+    )
 
 
 def run(state: FakeState, *frames: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat(list(_lines_with_state((0,), iter(frames), state)))
+    frames_out = list(_lines_with_state((0,), iter(frames), cast(GroupState, state)))
+    return pd.concat(frames_out)
 
 
 def orders_in(state: FakeState) -> dict[str, Any]:
     """Order id (as text) -> {"expires", "order"} of the orders the bucket holds."""
     if state.value is None:
         return {}
-    return {str(i): {"expires": e, "order": json.loads(o)} for i, e, o in zip(*state.value)}
+    return {
+        str(i): {"expires": e, "order": json.loads(o)} for i, e, o in zip(*state.value, strict=True)
+    }
 
 
 def test_orders_expire_one_by_one_and_the_bucket_goes_when_empty() -> None:

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import socket
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
 import pytest
 import redis
 from pyspark.sql import DataFrame, SparkSession
 
-from cdc_features import redis_sink as rs
-from cdc_features.definitions import CustomerFeatures, ProductFeatures
+from cdc_features.core.definitions import CustomerFeatures, ProductFeatures
+from cdc_features.stores import redis_store as rs
+from cdc_features.stores.layout import to_micros
+from cdc_features.stores.redis_store import RedisConfig, RedisFeatureReader
+from cdc_features.testing import all_customers, all_products
 
-TILE_SCHEMA = ("customer_id long, day date, order_count int, total_spend decimal(12,2), "
-               "last_order_ts timestamp, commit_ts timestamp")
-LINE_SCHEMA = ("product_id long, day date, order_id long, item_id long, customer_id long, "
-               "units int, revenue decimal(12,2), active boolean, lsn long, commit_ts timestamp")
-TODAY = datetime.now(timezone.utc).date()
+TILE_SCHEMA = (
+    "customer_id long, day date, order_count int, total_spend decimal(12,2), "
+    "last_order_ts timestamp, commit_ts timestamp"
+)
+LINE_SCHEMA = (
+    "product_id long, day date, order_id long, item_id long, customer_id long, "
+    "units int, revenue decimal(12,2), active boolean, lsn long, commit_ts timestamp"
+)
+TODAY = datetime.now(UTC).date()
 
 
 def ts(d: date, hh: int, mm: int = 0, us: int = 0) -> datetime:
@@ -26,13 +34,17 @@ def ts(d: date, hh: int, mm: int = 0, us: int = 0) -> datetime:
 
 
 def day_end_plus(d: date, days: int) -> int:
-    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) + (1 + days) * 86_400
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) + (1 + days) * 86_400
 
 
 @pytest.fixture()
-def store(redis_url: str, redis_client: redis.Redis) -> redis.Redis:
-    rs.configure_feature_store(redis_url)
+def store(redis_client: redis.Redis) -> redis.Redis:
     return redis_client
+
+
+@pytest.fixture()
+def config(redis_url: str) -> RedisConfig:
+    return RedisConfig(redis_url)
 
 
 def tiles(spark: SparkSession, rows: list[tuple]) -> DataFrame:
@@ -48,64 +60,119 @@ D2 = TODAY - timedelta(days=1)
 OLD = TODAY - timedelta(days=200)
 
 
-def test_tiles_are_stored_as_exact_hashes_with_expireat(spark: SparkSession, store: redis.Redis) -> None:
-    batch = tiles(spark, [
-        (42, D1, 2, Decimal("35.50"), ts(D1, 14, 5, 123456), ts(D1, 14, 6)),
-        (42, D2, 1, Decimal("9.99"), ts(D2, 8), ts(D2, 8, 1)),
-        (7, D2, 3, Decimal("120.00"), ts(D2, 23, 59), ts(D2, 23, 59)),
-    ])
-    rs.write_to_feature_store(batch, 0)
+def test_tiles_are_stored_as_exact_hashes_with_expireat(
+    spark: SparkSession, store: redis.Redis, config: RedisConfig
+) -> None:
+    batch = tiles(
+        spark,
+        [
+            (42, D1, 2, Decimal("35.50"), ts(D1, 14, 5, 123456), ts(D1, 14, 6)),
+            (42, D2, 1, Decimal("9.99"), ts(D2, 8), ts(D2, 8, 1)),
+            (7, D2, 3, Decimal("120.00"), ts(D2, 23, 59), ts(D2, 23, 59)),
+        ],
+    )
+    rs.write_to_feature_store(batch, 0, store=config)
     key = f"cf:42:{D1:%Y%m%d}"
     assert store.hgetall(key) == {
-        b"order_count": b"2", b"total_spend": b"35.50",
-        b"last_order_ts_us": str(rs.to_micros(ts(D1, 14, 5, 123456))).encode(),
+        b"order_count": b"2",
+        b"total_spend": b"35.50",
+        b"last_order_ts_us": str(to_micros(ts(D1, 14, 5, 123456))).encode(),
     }
     assert rs.dump_store(store) == {
-        key: {"order_count": "2", "total_spend": "35.50",
-              "last_order_ts_us": str(rs.to_micros(ts(D1, 14, 5, 123456)))},
-        f"cf:42:{D2:%Y%m%d}": {"order_count": "1", "total_spend": "9.99",
-                               "last_order_ts_us": str(rs.to_micros(ts(D2, 8)))},
-        f"cf:7:{D2:%Y%m%d}": {"order_count": "3", "total_spend": "120.00",
-                              "last_order_ts_us": str(rs.to_micros(ts(D2, 23, 59)))},
+        key: {
+            "order_count": "2",
+            "total_spend": "35.50",
+            "last_order_ts_us": str(to_micros(ts(D1, 14, 5, 123456))),
+        },
+        f"cf:42:{D2:%Y%m%d}": {
+            "order_count": "1",
+            "total_spend": "9.99",
+            "last_order_ts_us": str(to_micros(ts(D2, 8))),
+        },
+        f"cf:7:{D2:%Y%m%d}": {
+            "order_count": "3",
+            "total_spend": "120.00",
+            "last_order_ts_us": str(to_micros(ts(D2, 23, 59))),
+        },
     }
     assert store.expiretime(key) == day_end_plus(D1, 31)
     assert store.expiretime(f"cf:7:{D2:%Y%m%d}") == day_end_plus(D2, 31)
 
 
-def test_replayed_batch_and_new_absolute_values(spark: SparkSession, store: redis.Redis) -> None:
-    batch = tiles(spark, [(1, D1, 2, Decimal("20.00"), ts(D1, 10), ts(D1, 10)),
-                          (2, D1, 1, Decimal("5.00"), ts(D1, 11), ts(D1, 11))])
-    rs.write_to_feature_store(batch, 3)
+def test_replayed_batch_and_new_absolute_values(
+    spark: SparkSession, store: redis.Redis, config: RedisConfig
+) -> None:
+    batch = tiles(
+        spark,
+        [
+            (1, D1, 2, Decimal("20.00"), ts(D1, 10), ts(D1, 10)),
+            (2, D1, 1, Decimal("5.00"), ts(D1, 11), ts(D1, 11)),
+        ],
+    )
+    rs.write_to_feature_store(batch, 3, store=config)
     first = rs.dump_store(store)
-    rs.write_to_feature_store(batch, 3)  # a retried micro-batch
+    rs.write_to_feature_store(batch, 3, store=config)  # a retried micro-batch
     assert rs.dump_store(store) == first
     # The next batch carries the tile's new absolute value (an amount update), and a tile
     # that lost its last order (cancelled) — the key goes away.
-    rs.write_to_feature_store(tiles(spark, [(1, D1, 2, Decimal("25.00"), ts(D1, 10), ts(D1, 12)),
-                                            (2, D1, 0, Decimal("0.00"), None, ts(D1, 12))]), 4)
+    rs.write_to_feature_store(
+        tiles(
+            spark,
+            [
+                (1, D1, 2, Decimal("25.00"), ts(D1, 10), ts(D1, 12)),
+                (2, D1, 0, Decimal("0.00"), None, ts(D1, 12)),
+            ],
+        ),
+        4,
+        store=config,
+    )
     assert rs.dump_store(store) == {
-        f"cf:1:{D1:%Y%m%d}": {"order_count": "2", "total_spend": "25.00",
-                              "last_order_ts_us": str(rs.to_micros(ts(D1, 10)))}}
+        f"cf:1:{D1:%Y%m%d}": {
+            "order_count": "2",
+            "total_spend": "25.00",
+            "last_order_ts_us": str(to_micros(ts(D1, 10))),
+        }
+    }
 
 
-def test_ttl_is_refreshed_and_old_days_stay_readable(spark: SparkSession, store: redis.Redis) -> None:
+def test_ttl_is_refreshed_and_old_days_stay_readable(
+    spark: SparkSession, store: redis.Redis, config: RedisConfig
+) -> None:
     key = f"cf:5:{D2:%Y%m%d}"
-    store.hset(key, "order_count", 9)
+    store.hset(key, "order_count", "9")
     store.expire(key, 60)
-    rs.write_to_feature_store(tiles(spark, [(5, D2, 1, Decimal("1.00"), ts(D2, 1), ts(D2, 1)),
-                                            (5, OLD, 1, Decimal("2.00"), ts(OLD, 1), ts(OLD, 1))]), 0)
+    rs.write_to_feature_store(
+        tiles(
+            spark,
+            [
+                (5, D2, 1, Decimal("1.00"), ts(D2, 1), ts(D2, 1)),
+                (5, OLD, 1, Decimal("2.00"), ts(OLD, 1), ts(OLD, 1)),
+            ],
+        ),
+        0,
+        store=config,
+    )
     assert store.expiretime(key) == day_end_plus(D2, 31)
     now = time.time()
     old_expiry = store.expiretime(f"cf:5:{OLD:%Y%m%d}")
     assert now + rs.MIN_TTL_SECONDS - 5 <= old_expiry <= now + rs.MIN_TTL_SECONDS + 5
 
 
-def test_product_lines_set_and_hdel(spark: SparkSession, store: redis.Redis) -> None:
-    rs.write_product_features(lines(spark, [
-        (10, D1, 100, 1000, 42, 2, Decimal("19.98"), True, 500, ts(D1, 9)),
-        (10, D1, 101, 1001, 43, 1, Decimal("5.00"), True, 510, ts(D1, 9)),
-        (11, D2, 100, 1002, 42, 3, Decimal("3.00"), True, 520, ts(D2, 9)),
-    ]), 0)
+def test_product_lines_set_and_hdel(
+    spark: SparkSession, store: redis.Redis, config: RedisConfig
+) -> None:
+    rs.write_product_features(
+        lines(
+            spark,
+            [
+                (10, D1, 100, 1000, 42, 2, Decimal("19.98"), True, 500, ts(D1, 9)),
+                (10, D1, 101, 1001, 43, 1, Decimal("5.00"), True, 510, ts(D1, 9)),
+                (11, D2, 100, 1002, 42, 3, Decimal("3.00"), True, 520, ts(D2, 9)),
+            ],
+        ),
+        0,
+        store=config,
+    )
     assert rs.dump_store(store) == {
         f"pf:10:{D1:%Y%m%d}": {"100:1000": "2|19.98|42", "101:1001": "1|5.00|43"},
         f"pf:11:{D2:%Y%m%d}": {"100:1002": "3|3.00|42"},
@@ -113,90 +180,140 @@ def test_product_lines_set_and_hdel(spark: SparkSession, store: redis.Redis) -> 
     assert store.expiretime(f"pf:10:{D1:%Y%m%d}") == day_end_plus(D1, 8)
     # Order 101 cancelled; item 1000 moved to another day (retraction + new position);
     # a stale row of the same line with a lower LSN in the same batch loses.
-    rs.write_product_features(lines(spark, [
-        (10, D1, 101, 1001, 43, 1, Decimal("5.00"), False, 600, ts(D2, 9)),
-        (10, D1, 100, 1000, 42, 2, Decimal("19.98"), False, 610, ts(D2, 9)),
-        (10, D2, 100, 1000, 42, 2, Decimal("19.98"), True, 610, ts(D2, 9)),
-        (11, D2, 100, 1002, 42, 3, Decimal("3.00"), True, 520, ts(D2, 9)),
-        (11, D2, 100, 1002, 42, 4, Decimal("4.00"), True, 615, ts(D2, 9)),
-    ]).coalesce(1), 1)
+    rs.write_product_features(
+        lines(
+            spark,
+            [
+                (10, D1, 101, 1001, 43, 1, Decimal("5.00"), False, 600, ts(D2, 9)),
+                (10, D1, 100, 1000, 42, 2, Decimal("19.98"), False, 610, ts(D2, 9)),
+                (10, D2, 100, 1000, 42, 2, Decimal("19.98"), True, 610, ts(D2, 9)),
+                (11, D2, 100, 1002, 42, 3, Decimal("3.00"), True, 520, ts(D2, 9)),
+                (11, D2, 100, 1002, 42, 4, Decimal("4.00"), True, 615, ts(D2, 9)),
+            ],
+        ).coalesce(1),
+        1,
+        store=config,
+    )
     assert rs.dump_store(store) == {
         f"pf:10:{D2:%Y%m%d}": {"100:1000": "2|19.98|42"},
         f"pf:11:{D2:%Y%m%d}": {"100:1002": "4|4.00|42"},
     }
 
 
-def test_reads_at_t_compute_rolling_features(spark: SparkSession, store: redis.Redis) -> None:
-    at = datetime.combine(TODAY, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=12)
+def test_reads_at_t_compute_rolling_features(
+    spark: SparkSession, store: redis.Redis, config: RedisConfig
+) -> None:
+    at = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
     d29 = TODAY - timedelta(days=29)
     d30 = TODAY - timedelta(days=30)
-    rs.write_to_feature_store(tiles(spark, [
-        (42, d30, 5, Decimal("500.00"), ts(d30, 12), ts(d30, 12)),   # outside the 30 days
-        (42, d29, 1, Decimal("10.00"), ts(d29, 0, 0, 1), ts(d29, 1)),
-        (42, D1, 2, Decimal("25.01"), ts(D1, 18, 30), ts(D1, 19)),
-    ]), 0)
+    rs.write_to_feature_store(
+        tiles(
+            spark,
+            [
+                (42, d30, 5, Decimal("500.00"), ts(d30, 12), ts(d30, 12)),  # outside the 30 days
+                (42, d29, 1, Decimal("10.00"), ts(d29, 0, 0, 1), ts(d29, 1)),
+                (42, D1, 2, Decimal("25.01"), ts(D1, 18, 30), ts(D1, 19)),
+            ],
+        ),
+        0,
+        store=config,
+    )
     assert rs.read_customer_features(store, 42, at) == CustomerFeatures(
-        42, 3, Decimal("35.01"), Decimal("11.67"),
-        datetime(D1.year, D1.month, D1.day, 18, 30, tzinfo=timezone.utc), 2)
+        42,
+        3,
+        Decimal("35.01"),
+        Decimal("11.67"),
+        datetime(D1.year, D1.month, D1.day, 18, 30, tzinfo=UTC),
+        2,
+    )
     later = at + timedelta(days=31)
     assert rs.read_customer_features(store, 42, later) == CustomerFeatures(
-        42, 0, Decimal("0.00"), None, None, None)
+        42, 0, Decimal("0.00"), None, None, None
+    )
     assert rs.read_customer_features(store, 999, at) == CustomerFeatures(
-        999, 0, Decimal("0.00"), None, None, None)
+        999, 0, Decimal("0.00"), None, None, None
+    )
 
     d6 = TODAY - timedelta(days=6)
     d7 = TODAY - timedelta(days=7)
-    rs.write_product_features(lines(spark, [
-        (10, d7, 1, 1, 42, 9, Decimal("90.00"), True, 1, ts(d7, 1)),     # outside the 7 days
-        (10, d6, 2, 2, 42, 1, Decimal("10.00"), True, 2, ts(d6, 1)),
-        (10, TODAY, 3, 3, 42, 2, Decimal("20.00"), True, 3, ts(TODAY, 1)),
-        (10, TODAY, 4, 4, 43, 3, Decimal("30.50"), True, 4, ts(TODAY, 1)),
-    ]), 0)
+    rs.write_product_features(
+        lines(
+            spark,
+            [
+                (10, d7, 1, 1, 42, 9, Decimal("90.00"), True, 1, ts(d7, 1)),  # outside the 7 days
+                (10, d6, 2, 2, 42, 1, Decimal("10.00"), True, 2, ts(d6, 1)),
+                (10, TODAY, 3, 3, 42, 2, Decimal("20.00"), True, 3, ts(TODAY, 1)),
+                (10, TODAY, 4, 4, 43, 3, Decimal("30.50"), True, 4, ts(TODAY, 1)),
+            ],
+        ),
+        0,
+        store=config,
+    )
     assert rs.read_product_features(store, 10, at) == ProductFeatures(10, 6, Decimal("60.50"), 2)
-    assert rs.read_all_product_features(store, at) == {10: ProductFeatures(10, 6, Decimal("60.50"), 2)}
-    assert set(rs.read_all_customer_features(store, at)) == {42}
+    reader = RedisFeatureReader(store)
+    assert all_products(reader, at) == {10: ProductFeatures(10, 6, Decimal("60.50"), 2)}
+    assert set(all_customers(reader, at)) == {42}
 
 
 def test_many_rows_small_flushes_and_driver_writer_agree(
-        spark: SparkSession, redis_url: str, store: redis.Redis) -> None:
-    rows = [(c, D1 - timedelta(days=c % 5), 1 + c % 3, Decimal(c) / 4, ts(D1, c % 24), ts(D1, 0))
-            for c in range(1, 1201)]
+    spark: SparkSession, redis_url: str, store: redis.Redis
+) -> None:
+    rows: list[tuple[Any, ...]] = [
+        (c, D1 - timedelta(days=c % 5), 1 + c % 3, Decimal(c) / 4, ts(D1, c % 24), ts(D1, 0))
+        for c in range(1, 1201)
+    ]
     rows.append((5000, D1, 0, Decimal("0.00"), None, ts(D1, 0)))  # a tile that lost its orders
-    rs.configure_feature_store(redis_url, flush_every=7)
-    rs.write_to_feature_store(tiles(spark, rows), 0)
+    config = RedisConfig(redis_url, flush_every=7)
+    rs.write_to_feature_store(tiles(spark, rows), 0, store=config)
     executor_side = rs.dump_store(store)
     assert len(executor_side) == 1200
     assert f"cf:5000:{D1:%Y%m%d}" not in executor_side
     assert executor_side[f"cf:13:{D1 - timedelta(days=3):%Y%m%d}"] == {
-        "order_count": "2", "total_spend": "3.25", "last_order_ts_us": str(rs.to_micros(ts(D1, 13)))}
+        "order_count": "2",
+        "total_spend": "3.25",
+        "last_order_ts_us": str(to_micros(ts(D1, 13))),
+    }
     store.flushdb()
-    rs.write_rows_from_driver(tiles(spark, rows))
+    rs.write_rows_from_driver(tiles(spark, rows), store=config)
     assert rs.dump_store(store) == executor_side
 
 
 def test_url_reaches_the_executors_through_the_closure(
-        spark: SparkSession, redis_url: str, store: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    spark: SparkSession, redis_url: str, store: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The environment of the already running Python workers does not know this URL.
     monkeypatch.setenv(rs.REDIS_URL_ENV, "redis://127.0.0.1:1/0")
-    rs.configure_feature_store(redis_url)
-    rs.write_to_feature_store(tiles(spark, [(3, D2, 1, Decimal("1.00"), ts(D2, 1), ts(D2, 1))]), 0)
-    assert store.hget(f"cf:3:{D2:%Y%m%d}", "order_count") == b"1"
+    rs.write_to_feature_store(
+        tiles(spark, [(3, D2, 1, Decimal("1.00"), ts(D2, 1), ts(D2, 1))]),
+        0,
+        store=RedisConfig(redis_url),
+    )
+    assert cast(bytes, store.hget(f"cf:3:{D2:%Y%m%d}", "order_count")) == b"1"
 
 
 def test_unreachable_store_fails_the_batch(spark: SparkSession, store: redis.Redis) -> None:
-    rs.configure_feature_store("redis://127.0.0.1:1/0")
-    with pytest.raises(Exception, match="(?i)connect"):
-        rs.write_to_feature_store(tiles(spark, [(3, D2, 1, Decimal("1.00"), ts(D2, 1), ts(D2, 1))]), 0)
+    with pytest.raises(Exception, match=r"(?i)connect"):
+        rs.write_to_feature_store(
+            tiles(spark, [(3, D2, 1, Decimal("1.00"), ts(D2, 1), ts(D2, 1))]),
+            0,
+            store=RedisConfig("redis://127.0.0.1:1/0"),
+        )
 
 
 def test_console_view_prints_changed_customers_from_memory_and_from_redis(
-        spark: SparkSession, store: redis.Redis) -> None:
+    spark: SparkSession, store: redis.Redis, config: RedisConfig
+) -> None:
     import io
 
-    from cdc_features.console_sink import ConsoleFeatureView
+    from cdc_features.lab.console import ConsoleFeatureView
 
-    batch = tiles(spark, [(42, D1, 2, Decimal("35.50"), ts(D1, 14, 5), ts(D1, 14, 6)),
-                          (7, D2, 1, Decimal("9.99"), ts(D2, 8), ts(D2, 8))])
+    batch = tiles(
+        spark,
+        [
+            (42, D1, 2, Decimal("35.50"), ts(D1, 14, 5), ts(D1, 14, 6)),
+            (7, D2, 1, Decimal("9.99"), ts(D2, 8), ts(D2, 8)),
+        ],
+    )
     out = io.StringIO()
     memory = ConsoleFeatureView(out=out)
     memory.write_customers(batch, 0)
@@ -208,20 +325,26 @@ def test_console_view_prints_changed_customers_from_memory_and_from_redis(
     assert row42[-1] == str((D2 - D1).days - 1)  # 14:05 on D1 → 08:00 on D2
     # A cancellation empties a tile: the next batch reads 0 orders.
     memory.write_customers(tiles(spark, [(42, D1, 0, Decimal("0.00"), None, ts(D2, 9))]), 1)
-    at = datetime.combine(D2, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=8)
-    assert memory.customer_features(42, at) == CustomerFeatures(42, 0, Decimal("0.00"), None, None, None)
+    at = datetime.combine(D2, datetime.min.time(), tzinfo=UTC) + timedelta(hours=8)
+    assert memory.reader.customer_features([42], at)[42] == CustomerFeatures(
+        42, 0, Decimal("0.00"), None, None, None
+    )
     # With Redis, the view reads back what the sink stored.
-    rs.write_to_feature_store(batch, 0)
-    from_redis = ConsoleFeatureView(client=store, out=io.StringIO())
+    rs.write_to_feature_store(batch, 0, store=config)
+    out = io.StringIO()
+    from_redis = ConsoleFeatureView(reader=RedisFeatureReader(store), out=out)
     from_redis.write_customers(batch, 0)
-    assert from_redis.customer_features(42, at) == rs.read_customer_features(store, 42, at)
-    assert from_redis.customer_features(42, at).order_count_30d == 2
+    assert from_redis.reader.customer_features([42], at)[42] == rs.read_customer_features(
+        store, 42, at
+    )
+    assert from_redis.reader.customer_features([42], at)[42].order_count_30d == 2
+    assert out.getvalue().splitlines()[1] == f"features at T = {D2:%Y-%m-%d} 08:00:00 UTC"
 
 
 def test_dead_letter_counter_counts_each_batch_once(tmp_path) -> None:
     import json
 
-    from cdc_features.dead_letters import DeadLetterCounter, reason_code
+    from cdc_features.job.dead_letters import DeadLetterCounter, reason_code
 
     counter = DeadLetterCounter()
     counter.record(0, {"not_json": 2, "tombstone": 5})
@@ -240,10 +363,14 @@ def test_a_redis_that_stops_answering_fails_the_write_instead_of_hanging_it() ->
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        config = rs.StoreConfig(f"redis://127.0.0.1:{server.getsockname()[1]}/0",
-                                socket_timeout=0.3)
-        row = {"customer_id": 1, "day": date(2026, 3, 1), "order_count": 1,
-               "total_spend": Decimal("1.00"), "last_order_ts": datetime(2026, 3, 1, 12)}
+        config = RedisConfig(f"redis://127.0.0.1:{server.getsockname()[1]}/0", socket_timeout=0.3)
+        row = {
+            "customer_id": 1,
+            "day": date(2026, 3, 1),
+            "order_count": 1,
+            "total_spend": Decimal("1.00"),
+            "last_order_ts": datetime(2026, 3, 1, 12),
+        }
         started = time.monotonic()
         with pytest.raises(redis.TimeoutError):
             rs._write_partition(iter([row]), config=config, write_row=rs.write_tile)

@@ -1,26 +1,31 @@
-"""Restarts and replays: the final store equals an uninterrupted run (no double counting, no loss)."""
+"""Restarts and replays: the final store equals an uninterrupted run (no double count, no loss)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
 import redis
 from pyspark.sql import DataFrame, SparkSession
 
-from cdc_features.envelope import parse_item_events, parse_order_events
-from cdc_features.features import compute_customer_features, compute_product_features
-from cdc_features.generator import generate_log
-from cdc_features.pipeline import (
-    CUSTOMER_QUERY, PRODUCT_QUERY, SinkSet, start_customer_query, start_pipeline,
-    start_product_query,
+from cdc_features.core.envelope import parse_item_events, parse_order_events
+from cdc_features.core.features import compute_customer_features, compute_product_features
+from cdc_features.core.spec import CUSTOMER_QUERY, PRODUCT_QUERY
+from cdc_features.job.pipeline import start_pipeline
+from cdc_features.job.queries import start_customer_query, start_product_query
+from cdc_features.job.sinks import SinkSet
+from cdc_features.lab.generator import generate_log
+from cdc_features.lab.replay import newest_order_time
+from cdc_features.stores.base import differences_from_reference
+from cdc_features.stores.redis_store import (
+    RedisConfig,
+    RedisFeatureReader,
+    dump_store,
+    write_product_features,
+    write_to_feature_store,
 )
-from cdc_features.redis_sink import (
-    configure_feature_store, dump_store, write_product_features, write_to_feature_store,
-)
-from cdc_features.replay import newest_order_time
-
-from streaming_helpers import chunks, feature_differences, feed, redis_db, stream_config
+from cdc_features.testing import chunks, feed, redis_db, stream_config
 
 N_CHUNKS = 3
 
@@ -31,8 +36,9 @@ def log() -> list:
 
 
 @pytest.fixture(scope="module")
-def expected(spark: SparkSession, redis_url: str, tmp_path_factory: pytest.TempPathFactory,
-             log: list) -> dict:
+def expected(
+    spark: SparkSession, redis_url: str, tmp_path_factory: pytest.TempPathFactory, log: list
+) -> dict:
     """The store after an uninterrupted run over the same chunks."""
     url = redis_db(redis_url, 1)
     flushed(url)
@@ -58,7 +64,8 @@ def flushed(url: str) -> redis.Redis:
 
 
 def test_stop_and_restart_from_checkpoint_equals_uninterrupted_run(
-        spark: SparkSession, redis_url: str, tmp_path: Path, log: list, expected: dict) -> None:
+    spark: SparkSession, redis_url: str, tmp_path: Path, log: list, expected: dict
+) -> None:
     url_b = redis_db(redis_url, 2)
     client_b = flushed(url_b)
     assert len(expected) > 50
@@ -83,11 +90,11 @@ def test_stop_and_restart_from_checkpoint_equals_uninterrupted_run(
     assert dump_store(client_b) == expected
     at = newest_order_time(log)
     assert at is not None
-    assert feature_differences(client_b, log, at) == []
+    assert differences_from_reference(RedisFeatureReader(client_b), log, at) == []
 
 
 class FailOnce:
-    """A sink that writes, then fails the first time it sees ``fail_batch`` (a crash after the write)."""
+    """A sink that writes, then fails the first time it sees ``fail_batch`` (crash after write)."""
 
     def __init__(self, write, fail_batch: int) -> None:
         self.write = write
@@ -104,18 +111,20 @@ class FailOnce:
 
 
 def test_crash_after_write_replays_the_batch_without_double_counting(
-        spark: SparkSession, redis_url: str, tmp_path: Path, log: list, expected: dict) -> None:
+    spark: SparkSession, redis_url: str, tmp_path: Path, log: list, expected: dict
+) -> None:
     url_c = redis_db(redis_url, 4)
     client_c = flushed(url_c)
 
     config = stream_config(tmp_path / "c", url_c)
-    configure_feature_store(url_c)
-    customers = FailOnce(write_to_feature_store, fail_batch=1)
-    products = FailOnce(write_product_features, fail_batch=1)
+    customers = FailOnce(partial(write_to_feature_store, store=config.redis), fail_batch=1)
+    products = FailOnce(partial(write_product_features, store=config.redis), fail_batch=1)
     sinks = SinkSet([customers], [products])
     parts = chunks(log, N_CHUNKS)
-    queries = {CUSTOMER_QUERY: start_customer_query(spark, config, sinks),
-               PRODUCT_QUERY: start_product_query(spark, config, sinks)}
+    queries = {
+        CUSTOMER_QUERY: start_customer_query(spark, config, sinks),
+        PRODUCT_QUERY: start_product_query(spark, config, sinks),
+    }
     crashed: set[str] = set()
     index = 0
     try:
@@ -136,8 +145,10 @@ def test_crash_after_write_replays_the_batch_without_double_counting(
             query.stop()
     assert crashed == set(queries) and customers.failed and products.failed
     # Restart from the checkpoints: batch 1 was written but not committed, so it runs again.
-    queries = {CUSTOMER_QUERY: start_customer_query(spark, config, sinks),
-               PRODUCT_QUERY: start_product_query(spark, config, sinks)}
+    queries = {
+        CUSTOMER_QUERY: start_customer_query(spark, config, sinks),
+        PRODUCT_QUERY: start_product_query(spark, config, sinks),
+    }
     try:
         for query in queries.values():
             query.processAllAvailable()
@@ -153,24 +164,25 @@ def test_crash_after_write_replays_the_batch_without_double_counting(
 
 
 def test_replaying_a_batch_leaves_the_same_store(
-        spark: SparkSession, redis_url: str, redis_client: redis.Redis, log: list) -> None:
-    configure_feature_store(redis_url)
+    spark: SparkSession, redis_url: str, redis_client: redis.Redis, log: list
+) -> None:
+    store = RedisConfig(redis_url)
     raw = spark.createDataFrame(log, "topic string, key string, value string")
     orders = parse_order_events(raw).events
     items = parse_item_events(raw).events
     tiles = compute_customer_features(orders).persist()
     lines = compute_product_features(orders, items).persist()
     try:
-        write_to_feature_store(tiles, 0)
-        write_product_features(lines, 0)
+        write_to_feature_store(tiles, 0, store=store)
+        write_product_features(lines, 0, store=store)
         once = dump_store(redis_client)
         assert len(once) > 50
-        write_to_feature_store(tiles, 0)
-        write_product_features(lines, 0)
+        write_to_feature_store(tiles, 0, store=store)
+        write_product_features(lines, 0, store=store)
         assert dump_store(redis_client) == once
         at = newest_order_time(log)
         assert at is not None
-        assert feature_differences(redis_client, log, at) == []
+        assert differences_from_reference(RedisFeatureReader(redis_client), log, at) == []
     finally:
         tiles.unpersist()
         lines.unpersist()

@@ -1,33 +1,20 @@
-"""CDC events → ML features with Spark Structured Streaming (the lab of module 5, lesson 7)."""
+"""CDC events → ML features with Spark Structured Streaming (the lab of module 5, lesson 7).
 
-from __future__ import annotations
+The sub-packages are layers; imports point down only:
 
-import os
-import sys
+* ``core``       — the feature spec, Debezium parsing, feature computation, read-time
+  definitions and the batch reference (pure: no I/O);
+* ``stores``     — the feature-store interface, the key layout written once, Redis, Feast
+  and an in-memory store;
+* ``job``        — configuration and CLI, sources, the three streaming queries, dead
+  letters, the Spark session (``python -m cdc_features.job``);
+* ``monitoring`` — listener, freshness and lag, drift, alerts, metrics;
+* ``lab``        — the teaching tools: replay runner, console view, generator, stories,
+  pitfalls, the exercise checker (nothing in ``job`` imports them);
+* ``testing``    — the harness shared by the tests and the benchmarks.
+"""
 
+from pathlib import Path
 
-def _skip_zip_rereads_in_workers() -> None:
-    """Keep PySpark workers from re-reading every archive on ``sys.path`` before each task.
-
-    The worker calls ``importlib.invalidate_caches()`` at the start of every task; on
-    Python < 3.12 that makes each ``zipimporter`` parse its archive's directory again —
-    ``pyspark.zip``, the ``spark-core`` jar and, with ``spark.jars.packages``, the Kafka
-    jars: about 10,000 entries in pure Python, hundreds of milliseconds per task, which
-    dominated small micro-batches. The archives never change while a worker runs, so in
-    worker processes (never in the driver) the re-read is skipped. Setting the environment
-    variable ``CDC_FEATURES_ZIP_REREADS=1`` keeps PySpark's behaviour (to measure the difference).
-    """
-    if sys.version_info >= (3, 12) or os.environ.get("CDC_FEATURES_ZIP_REREADS") == "1":
-        return
-    try:
-        from pyspark.core.files import SparkFiles
-    except ImportError:  # not running under PySpark
-        return
-    if not getattr(SparkFiles, "_is_running_on_worker", False):
-        return
-    import zipimport
-
-    zipimport.zipimporter.invalidate_caches = lambda self: None  # type: ignore[method-assign]
-
-
-_skip_zip_rereads_in_workers()
+#: the lab's folder (``labs/feature-engineering``): fixtures, feature_repo, lesson outputs
+LAB_DIR = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ RUN pip install --no-cache-dir -e .
 ENV SPARK_LOG_LEVEL=WARN \
     FEATURE_REDIS_URL=redis://redis:6379/0
 VOLUME ["/data", "/root/.ivy2.5.2"]
-CMD ["python", "-m", "cdc_features.pipeline", "--source", "kafka", \
+CMD ["python", "-m", "cdc_features.job", "--source", "kafka", \
      "--bootstrap-servers", "kafka:9092", "--topic-prefix", "dbserver1", \
      "--checkpoint-dir", "/data/checkpoints", "--sink", "redis", \
      "--redis-url", "redis://redis:6379/0", "--trigger", "2 seconds"]

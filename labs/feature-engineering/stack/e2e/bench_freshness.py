@@ -26,13 +26,12 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ import redis
 from pyspark.sql.streaming import StreamingQueryListener
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stackctl import LAB, STACK, Stack, kafka_messages, payload, run_workload  # noqa: E402
+from stackctl import LAB, STACK, Stack, kafka_messages, payload, run_workload
 
 PREFIX = "dbserver1"
 # Redis is polled this often for the features of pending orders: the resolution of
@@ -74,28 +73,42 @@ class BatchRecorder(StreamingQueryListener):
         self.batches: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
-    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 (Spark's API)
+    def onQueryStarted(self, event: Any) -> None:
         pass
 
-    def onQueryProgress(self, event: Any) -> None:  # noqa: N802
+    def onQueryProgress(self, event: Any) -> None:
         p = event.progress
         if os.environ.get("BENCH_TRACE"):
-            print("TRACE", p.name, p.batchId, p.numInputRows, dict(p.durationMs),
-                  [(o.numRowsTotal, o.commitTimeMs) for o in p.stateOperators], file=sys.stderr, flush=True)
+            print(
+                "TRACE",
+                p.name,
+                p.batchId,
+                p.numInputRows,
+                dict(p.durationMs),
+                [(o.numRowsTotal, o.commitTimeMs) for o in p.stateOperators],
+                file=sys.stderr,
+                flush=True,
+            )
         if p.name != self.query_name or p.numInputRows == 0:
             return
         start = datetime.fromisoformat(p.timestamp.replace("Z", "+00:00")).timestamp()
         total = p.durationMs.get("triggerExecution", 0) / 1000
         source = p.sources[0]
         with self.lock:
-            self.batches.append({"id": p.batchId, "start": start, "end": start + total,
-                                 "from": _offsets(source.startOffset),
-                                 "to": _offsets(source.endOffset)})
+            self.batches.append(
+                {
+                    "id": p.batchId,
+                    "start": start,
+                    "end": start + total,
+                    "from": _offsets(source.startOffset),
+                    "to": _offsets(source.endOffset),
+                }
+            )
 
-    def onQueryIdle(self, event: Any) -> None:  # noqa: N802
+    def onQueryIdle(self, event: Any) -> None:
         pass
 
-    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
+    def onQueryTerminated(self, event: Any) -> None:
         pass
 
     def batch_of(self, topic: str, offset: int) -> dict[str, Any] | None:
@@ -146,9 +159,13 @@ class Poller:
             self.counts[tile_key] += 1
             item_id, product_id = c["items"][0][0], c["items"][0][1]
             self.watches[c["order_id"]] = Watch(
-                c["order_id"], c["commit_ts_us"] / 1e6, tile_key,
+                c["order_id"],
+                c["commit_ts_us"] / 1e6,
+                tile_key,
                 self.baseline.get(tile_key, 0) + self.counts[tile_key],
-                f"pf:{product_id}:{day}", f"{c['order_id']}:{item_id}")
+                f"pf:{product_id}:{day}",
+                f"{c['order_id']}:{item_id}",
+            )
 
     def run(self) -> None:
         while not self.changes_file.exists():
@@ -156,7 +173,9 @@ class Poller:
         with self.changes_file.open() as fh:
             while not self.stop.is_set():
                 self._tail(fh)
-                pending = [w for w in self.watches.values() if w.tile_seen is None or w.line_seen is None]
+                pending = [
+                    w for w in self.watches.values() if w.tile_seen is None or w.line_seen is None
+                ]
                 if pending:
                     pipe = self.client.pipeline(transaction=False)
                     for w in pending:
@@ -173,25 +192,43 @@ class Poller:
                 time.sleep(POLL_SECONDS)
 
 
-def run_setting(spark: Any, stack: Stack, trigger: str, orders: int, rate: float, seed: int,
-                work: Path, dead_letter_trigger: str) -> dict[str, Any]:
-    from cdc_features.pipeline import PipelineConfig, start_pipeline
+def run_setting(
+    spark: Any,
+    stack: Stack,
+    trigger: str,
+    orders: int,
+    rate: float,
+    seed: int,
+    work: Path,
+    dead_letter_trigger: str,
+) -> dict[str, Any]:
+    from cdc_features.job.config import PipelineConfig
+    from cdc_features.job.pipeline import start_pipeline
 
     env = stack.env()
     client = redis.Redis.from_url(env["REDIS_URL"])
     recorder = BatchRecorder("customer_features")
     spark.streams.addListener(recorder)
     slug = trigger.replace(" ", "_")
-    config = PipelineConfig(checkpoint_dir=work / f"ckpt-{slug}", source="kafka",
-                            bootstrap_servers=env["KAFKA_BOOTSTRAP"], topic_prefix=PREFIX,
-                            sinks=("redis",), redis_url=env["REDIS_URL"], trigger=trigger,
-                            dead_letter_trigger=dead_letter_trigger, progress=False)
+    config = PipelineConfig(
+        checkpoint_dir=work / f"ckpt-{slug}",
+        source="kafka",
+        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
+        topic_prefix=PREFIX,
+        sinks=("redis",),
+        redis_url=env["REDIS_URL"],
+        trigger=trigger,
+        dead_letter_trigger=dead_letter_trigger,
+        progress=False,
+    )
     pipeline = start_pipeline(spark, config)
     try:
         pipeline.await_idle()  # catch up with what earlier settings left on the topics
         time.sleep(3)
-        baseline = {k.decode(): int(client.hget(k, "order_count") or 0)
-                    for k in client.scan_iter("cf:*", count=1000)}
+        baseline = {
+            k.decode(): int(client.hget(k, "order_count") or 0)
+            for k in client.scan_iter("cf:*", count=1000)
+        }
         changes_file = work / f"changes-{slug}.jsonl"
         changes_file.unlink(missing_ok=True)
         poller = Poller(client, changes_file, baseline)
@@ -200,12 +237,16 @@ def run_setting(spark: Any, stack: Stack, trigger: str, orders: int, rate: float
         run_workload(stack, changes_file, seed=seed, changes=orders, rate=rate, mix="inserts")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and any(
-                w.tile_seen is None or w.line_seen is None for w in list(poller.watches.values())):
+            w.tile_seen is None or w.line_seen is None for w in list(poller.watches.values())
+        ):
             if any(q.exception() is not None for q in pipeline.queries.values()):
                 break
             time.sleep(0.2)
-        failed = {name: str(q.exception()).splitlines()[0][:300]
-                  for name, q in pipeline.queries.items() if q.exception() is not None}
+        failed = {
+            name: str(q.exception()).splitlines()[0][:300]
+            for name, q in pipeline.queries.items()
+            if q.exception() is not None
+        }
         poller.stop.set()
         thread.join()
         time.sleep(2 * max(1.0, float(trigger.split()[0]) / (1000 if "milli" in trigger else 1)))
@@ -227,15 +268,27 @@ def run_setting(spark: Any, stack: Stack, trigger: str, orders: int, rate: float
             continue
         k_ts, offset = kafka_ts[w.order_id]
         batch = recorder.batch_of(TOPICS[0], offset)
-        rows.append({"total": w.tile_seen - w.commit,
-                     "product": (w.line_seen - w.commit) if w.line_seen is not None else None,
-                     "to_kafka": k_ts - w.commit,
-                     "to_batch": (batch["start"] - k_ts) if batch else None,
-                     "batch_to_visible": (w.tile_seen - batch["start"]) if batch else None,
-                     "batch_seconds": (batch["end"] - batch["start"]) if batch else None})
-    return {"trigger": trigger, "orders": orders, "rate": rate, "measured": len(rows),
-            "missing": missing, "rows": rows, "batches": len(recorder.batches),
-            "product_seen": sum(r["product"] is not None for r in rows), "failed": failed}
+        rows.append(
+            {
+                "total": w.tile_seen - w.commit,
+                "product": (w.line_seen - w.commit) if w.line_seen is not None else None,
+                "to_kafka": k_ts - w.commit,
+                "to_batch": (batch["start"] - k_ts) if batch else None,
+                "batch_to_visible": (w.tile_seen - batch["start"]) if batch else None,
+                "batch_seconds": (batch["end"] - batch["start"]) if batch else None,
+            }
+        )
+    return {
+        "trigger": trigger,
+        "orders": orders,
+        "rate": rate,
+        "measured": len(rows),
+        "missing": missing,
+        "rows": rows,
+        "batches": len(recorder.batches),
+        "product_seen": sum(r["product"] is not None for r in rows),
+        "failed": failed,
+    }
 
 
 def summarize(result: dict[str, Any]) -> list[str]:
@@ -262,17 +315,25 @@ def main() -> int:
     ap.add_argument("--orders", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=20.0, help="orders per second")
     ap.add_argument("--trigger", action="append", help="micro-batch interval (repeatable)")
-    ap.add_argument("--dead-letter-trigger", default="10 seconds",
-                    help="trigger of the dead-letter query ('same' = the feature trigger)")
-    ap.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra Spark SQL setting for the run (repeatable)")
+    ap.add_argument(
+        "--dead-letter-trigger",
+        default="10 seconds",
+        help="trigger of the dead-letter query ('same' = the feature trigger)",
+    )
+    ap.add_argument(
+        "--spark-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra Spark SQL setting for the run (repeatable)",
+    )
     ap.add_argument("--out", type=Path, default=LAB / "bench/results/e2e.md")
     ap.add_argument("--command", default="npm run bench:e2e")
     args = ap.parse_args()
     triggers = args.trigger or ["2 seconds", "500 milliseconds"]
     load_before = os.getloadavg()[0]
 
-    from cdc_features.spark import get_spark
+    from cdc_features.job.spark import get_spark
 
     stack = Stack(STACK / ".run" / "bench")
     stack.reset()
@@ -287,8 +348,16 @@ def main() -> int:
         work = stack.run_dir / "work"
         work.mkdir(parents=True, exist_ok=True)
         for i, trigger in enumerate(triggers):
-            result = run_setting(spark, stack, trigger, args.orders, args.rate, 100 + i, work,
-                                 args.dead_letter_trigger)
+            result = run_setting(
+                spark,
+                stack,
+                trigger,
+                args.orders,
+                args.rate,
+                100 + i,
+                work,
+                args.dead_letter_trigger,
+            )
             results.append(result)
             print("\n".join(summarize(result)), flush=True)
         spark.stop()
@@ -299,20 +368,25 @@ def main() -> int:
         "# End-to-end freshness: PostgreSQL commit → feature visible in Redis",
         "",
         f"Command: `{args.command}` (runs `stack/e2e/bench_freshness.py --orders {args.orders} "
-        f"--rate {args.rate:g}" + "".join(f" --trigger \"{t}\"" for t in triggers)
-        + "".join(f" --spark-conf {c}" for c in args.spark_conf) + "`)",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {os.cpu_count()} cores, "
+        f"--rate {args.rate:g}"
+        + "".join(f' --trigger "{t}"' for t in triggers)
+        + "".join(f" --spark-conf {c}" for c in args.spark_conf)
+        + "`)",
+        f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {os.cpu_count()} cores, "
         f"{platform.system()} {platform.release()}; 1-minute load average before the stack "
         f"started: {load_before:.2f} (the stack, the generator and the poller share the cores).",
         "",
         "Stack: PostgreSQL 15 → Debezium 3.6.1.Final (pgoutput, JSON with schemas, decimals precise) "
-        "→ Kafka 4.3.0 (KRaft, 1 node) → Spark 4.1.1 `local[2]` (`cdc_features.pipeline`, Kafka "
+        "→ Kafka 4.3.0 (KRaft, 1 node) → Spark 4.1.1 `local[2]` (`cdc_features.job`, Kafka "
         "source, customer and product queries at the trigger below, dead letters every "
         f"{args.dead_letter_trigger}) → Redis 7 (`foreachBatch`, pipelined absolute writes). "
         f"Workload: {args.orders} new orders per setting at {args.rate:g} orders/s "
         "(1–3 lines each), one transaction per order.",
-        *([f"Extra Spark settings: {', '.join(f'`{c}`' for c in args.spark_conf)}."]
-          if args.spark_conf else []),
+        *(
+            [f"Extra Spark settings: {', '.join(f'`{c}`' for c in args.spark_conf)}."]
+            if args.spark_conf
+            else []
+        ),
         "",
         "Seconds, per order, nearest-rank percentiles. Breakdown rows use the Kafka record "
         "timestamp (set by Kafka Connect's producer) and the micro-batch start/duration from "
@@ -323,11 +397,17 @@ def main() -> int:
     ]
     for result in results:
         lines += summarize(result)
-    lines += ["", "| trigger | orders measured (customer tile) | not seen | product lines seen | "
-              "customer micro-batches |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| trigger | orders measured (customer tile) | not seen | product lines seen | "
+        "customer micro-batches |",
+        "|---|---|---|---|---|",
+    ]
     for result in results:
-        lines.append(f"| `{result['trigger']}` | {result['measured']} | {result['missing']} | "
-                     f"{result['product_seen']} | {result['batches']} |")
+        lines.append(
+            f"| `{result['trigger']}` | {result['measured']} | {result['missing']} | "
+            f"{result['product_seen']} | {result['batches']} |"
+        )
     for result in results:
         for name, error in result["failed"].items():
             lines.append(f"\nQuery `{name}` failed during the `{result['trigger']}` run: `{error}`")
@@ -336,9 +416,11 @@ def main() -> int:
         totals = [r["total"] for r in result["rows"]]
         if totals:
             ok = percentile(totals, 50) <= 2 and percentile(totals, 99) <= 5
-            goal.append(f"- `{result['trigger']}`: p50 {percentile(totals, 50):.2f} s, "
-                        f"p99 {percentile(totals, 99):.2f} s — goal (p50 ≤ 2 s, p99 ≤ 5 s) "
-                        f"{'met' if ok else 'NOT met'}.")
+            goal.append(
+                f"- `{result['trigger']}`: p50 {percentile(totals, 50):.2f} s, "
+                f"p99 {percentile(totals, 99):.2f} s — goal (p50 ≤ 2 s, p99 ≤ 5 s) "
+                f"{'met' if ok else 'NOT met'}."
+            )
     lines += ["", "Goal on this machine:", "", *goal, ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ def node_binary() -> str:
     """A Node >= 22.12 binary (type stripping runs the .ts generator directly)."""
     if os.environ.get("NODE_BIN"):
         return os.environ["NODE_BIN"]
-    out = subprocess.run(["bash", str(REPO / "scripts/ensure-node.sh")], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        ["bash", str(REPO / "scripts/ensure-node.sh")], capture_output=True, text=True
+    )
     if out.returncode != 0:
         raise RuntimeError(f"no Node >= 22.12 for the workload generator: {out.stderr.strip()}")
     return str(Path(out.stdout.strip()) / "node")
@@ -50,8 +51,14 @@ class Stack:
         log = self.run_dir.parent / f"{self.run_dir.name}-stack.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as err:
-            proc = subprocess.run([str(STACK / "stack.sh"), *args], env=self._env(), text=True,
-                                  stdout=subprocess.PIPE, stderr=err, timeout=timeout)
+            proc = subprocess.run(
+                [str(STACK / "stack.sh"), *args],
+                env=self._env(),
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                timeout=timeout,
+            )
         if check and proc.returncode != 0:
             tail = log.read_text()[-3000:]
             raise RuntimeError(f"stack.sh {' '.join(args)} failed (rc {proc.returncode}):\n{tail}")
@@ -93,14 +100,40 @@ class Stack:
         raise RuntimeError(f"Kafka Connect (pid {pid}) survived SIGKILL")
 
 
-def run_workload(stack: Stack, out: Path, *, seed: int, changes: int, rate: float,
-                 customers: int = 40, products: int = 15, mix: str = "default",
-                 background: bool = False) -> subprocess.Popen[str] | None:
+def run_workload(
+    stack: Stack,
+    out: Path,
+    *,
+    seed: int,
+    changes: int,
+    rate: float,
+    customers: int = 40,
+    products: int = 15,
+    mix: str = "default",
+    background: bool = False,
+) -> subprocess.Popen[str] | None:
     """Run the TypeScript workload generator against the stack's database."""
     dsn = stack.env()["PG_DSN"]
-    cmd = [node_binary(), str(STACK / "workload/generate.ts"), "--dsn", dsn, "--seed", str(seed),
-           "--changes", str(changes), "--rate", str(rate), "--customers", str(customers),
-           "--products", str(products), "--mix", mix, "--out", str(out)]
+    cmd = [
+        node_binary(),
+        str(STACK / "workload/generate.ts"),
+        "--dsn",
+        dsn,
+        "--seed",
+        str(seed),
+        "--changes",
+        str(changes),
+        "--rate",
+        str(rate),
+        "--customers",
+        str(customers),
+        "--products",
+        str(products),
+        "--mix",
+        mix,
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, text=True, stderr=subprocess.PIPE)
     if background:
         return proc
@@ -120,16 +153,34 @@ def read_changes(path: Path) -> list[dict[str, Any]]:
 
 def kafka_messages(spark: Any, bootstrap: str, topics: list[str]) -> list[dict[str, Any]]:
     """Every message of the topics (batch read), oldest first per topic."""
-    df = (spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap)
-          .option("subscribe", ",".join(topics)).option("startingOffsets", "earliest")
-          .option("endingOffsets", "latest").load()
-          .selectExpr("topic", "partition", "offset", "CAST(key AS STRING) AS key",
-                      "CAST(value AS STRING) AS value", "timestamp"))
+    df = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", ",".join(topics))
+        .option("startingOffsets", "earliest")
+        .option("endingOffsets", "latest")
+        .load()
+        .selectExpr(
+            "topic",
+            "partition",
+            "offset",
+            "CAST(key AS STRING) AS key",
+            "CAST(value AS STRING) AS value",
+            "timestamp",
+        )
+    )
     rows = sorted(df.collect(), key=lambda r: (r["topic"], r["partition"], r["offset"]))
-    return [{"topic": r["topic"], "partition": r["partition"], "offset": r["offset"],
-             "key": r["key"], "value": r["value"],
-             "timestamp_ms": int(r["timestamp"].replace(tzinfo=timezone.utc).timestamp() * 1000)}
-            for r in rows]
+    return [
+        {
+            "topic": r["topic"],
+            "partition": r["partition"],
+            "offset": r["offset"],
+            "key": r["key"],
+            "value": r["value"],
+            "timestamp_ms": int(r["timestamp"].replace(tzinfo=UTC).timestamp() * 1000),
+        }
+        for r in rows
+    ]
 
 
 def payload(value: str) -> dict[str, Any]:
@@ -140,8 +191,12 @@ def payload(value: str) -> dict[str, Any]:
 
 def contains_change(messages: list[dict[str, Any]], change: dict[str, Any], prefix: str) -> bool:
     """Whether the Debezium messages include the effect of one generator change."""
-    wanted_op = {"order_created": "c", "amount_corrected": "u", "order_cancelled": "u",
-                 "order_deleted": "d"}[change["kind"]]
+    wanted_op = {
+        "order_created": "c",
+        "amount_corrected": "u",
+        "order_cancelled": "u",
+        "order_deleted": "d",
+    }[change["kind"]]
     order_topic, item_topic = f"{prefix}.inventory.orders", f"{prefix}.inventory.order_items"
     seen_order = False
     item_ids = {item[0] for item in change["items"]}
@@ -168,7 +223,10 @@ def _decimal(value: Any) -> Decimal:
 
 def replay(messages: list[dict[str, Any]], prefix: str) -> dict[str, dict[int, tuple[Any, ...]]]:
     """The latest row of every order and order line in the log (by LSN; deletes remove)."""
-    state: dict[str, dict[int, tuple[int, tuple[Any, ...] | None]]] = {"orders": {}, "order_items": {}}
+    state: dict[str, dict[int, tuple[int, tuple[Any, ...] | None]]] = {
+        "orders": {},
+        "order_items": {},
+    }
     for m in messages:
         if m["value"] is None:
             continue
@@ -182,19 +240,32 @@ def replay(messages: list[dict[str, Any]], prefix: str) -> dict[str, dict[int, t
         if p["op"] == "d":
             state[table][row["id"]] = (lsn, None)
         elif table == "orders":
-            state[table][row["id"]] = (lsn, (row["customer_id"], row["status"], _decimal(row["total_amount"])))
+            state[table][row["id"]] = (
+                lsn,
+                (row["customer_id"], row["status"], _decimal(row["total_amount"])),
+            )
         else:
-            state[table][row["id"]] = (lsn, (row["order_id"], row["product_id"], row["quantity"],
-                                              _decimal(row["unit_price"])))
+            state[table][row["id"]] = (
+                lsn,
+                (row["order_id"], row["product_id"], row["quantity"], _decimal(row["unit_price"])),
+            )
     return {t: {i: v for i, (_, v) in rows.items() if v is not None} for t, rows in state.items()}
 
 
-def database_state(stack: "Stack") -> dict[str, dict[int, tuple[Any, ...]]]:
+def database_state(stack: Stack) -> dict[str, dict[int, tuple[Any, ...]]]:
     """The current rows of orders and order_items, in the shape of :func:`replay`."""
-    orders = {int(i): (int(c), st, Decimal(a)) for i, c, st, a in stack.psql(
-        "SELECT id, customer_id, status, total_amount FROM inventory.orders")}
-    items = {int(i): (int(o), int(p), int(q), Decimal(u)) for i, o, p, q, u in stack.psql(
-        "SELECT id, order_id, product_id, quantity, unit_price FROM inventory.order_items")}
+    orders = {
+        int(i): (int(c), st, Decimal(a))
+        for i, c, st, a in stack.psql(
+            "SELECT id, customer_id, status, total_amount FROM inventory.orders"
+        )
+    }
+    items = {
+        int(i): (int(o), int(p), int(q), Decimal(u))
+        for i, o, p, q, u in stack.psql(
+            "SELECT id, order_id, product_id, quantity, unit_price FROM inventory.order_items"
+        )
+    }
     return {"orders": orders, "order_items": items}
 
 
@@ -240,10 +311,12 @@ def sql_customer_truth(stack: Stack, at: datetime) -> dict[int, SqlCustomer]:
         "SELECT customer_id, count(*), sum(total_amount), "
         "to_char(max(order_date), 'YYYY-MM-DD\"T\"HH24:MI:SS.US') FROM inventory.orders "
         f"WHERE status <> 'cancelled' AND order_date >= '{start}' AND order_date < '{end}' "
-        "GROUP BY customer_id")
-    return {int(c): SqlCustomer(int(n), Decimal(s),
-                                datetime.fromisoformat(ts).replace(tzinfo=timezone.utc))
-            for c, n, s, ts in rows}
+        "GROUP BY customer_id"
+    )
+    return {
+        int(c): SqlCustomer(int(n), Decimal(s), datetime.fromisoformat(ts).replace(tzinfo=UTC))
+        for c, n, s, ts in rows
+    }
 
 
 def sql_product_truth(stack: Stack, at: datetime) -> dict[int, SqlProduct]:
@@ -254,5 +327,6 @@ def sql_product_truth(stack: Stack, at: datetime) -> dict[int, SqlProduct]:
         "count(DISTINCT o.customer_id) FROM inventory.order_items i "
         "JOIN inventory.orders o ON o.id = i.order_id "
         f"WHERE o.status <> 'cancelled' AND o.order_date >= '{start}' AND o.order_date < '{end}' "
-        "GROUP BY i.product_id")
+        "GROUP BY i.product_id"
+    )
     return {int(p): SqlProduct(int(u), Decimal(r), int(c)) for p, u, r, c in rows}

@@ -7,7 +7,7 @@ One scenario, in order (each step checks the whole feature store):
 3. Kafka Connect is killed in the middle of a stream (SIGKILL: its last source offsets are
    not flushed, so Debezium sends those changes again) and restarted.
 After each step, the features read from Redis at T = now equal both the batch reference
-(``cdc_features.reference``) computed from every message on the Kafka topics, and an
+(``cdc_features.core.reference``) computed from every message on the Kafka topics, and an
 independent SQL computation over the database's current rows.
 
 Run with ``stack/e2e-test.sh`` (starts and stops the stack; JUnit XML to $JUNIT_XML).
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,17 @@ import pytest
 import redis
 
 from stackctl import (
-    Stack, database_state, duplicate_deliveries, finish_workload, kafka_messages, payload,
-    read_changes, replay, run_workload, sql_customer_truth, sql_product_truth,
+    Stack,
+    database_state,
+    duplicate_deliveries,
+    finish_workload,
+    kafka_messages,
+    payload,
+    read_changes,
+    replay,
+    run_workload,
+    sql_customer_truth,
+    sql_product_truth,
 )
 
 PREFIX = "dbserver1"
@@ -48,7 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    from cdc_features.spark import get_spark
+    from cdc_features.job.spark import get_spark
 
     session = get_spark("cdc-features-e2e", kafka=True)
     yield session
@@ -63,21 +72,27 @@ def store(stack: Stack) -> Iterator[redis.Redis]:
 
 
 class Job:
-    """The lab's streaming job (cdc_features.pipeline) on the stack's Kafka and Redis."""
+    """The lab's streaming job (cdc_features.job) on the stack's Kafka and Redis."""
 
     def __init__(self, spark: Any, stack: Stack, checkpoint: Path) -> None:
-        from cdc_features.pipeline import PipelineConfig
+        from cdc_features.job.config import PipelineConfig
 
         env = stack.env()
         self.spark = spark
         self.config = PipelineConfig(
-            checkpoint_dir=checkpoint, source="kafka", bootstrap_servers=env["KAFKA_BOOTSTRAP"],
-            topic_prefix=PREFIX, sinks=("redis",), redis_url=env["REDIS_URL"],
-            trigger="1 second", progress=False)
+            checkpoint_dir=checkpoint,
+            source="kafka",
+            bootstrap_servers=env["KAFKA_BOOTSTRAP"],
+            topic_prefix=PREFIX,
+            sinks=("redis",),
+            redis_url=env["REDIS_URL"],
+            trigger="1 second",
+            progress=False,
+        )
         self.pipeline: Any = None
 
     def start(self) -> None:
-        from cdc_features.pipeline import start_pipeline
+        from cdc_features.job.pipeline import start_pipeline
 
         self.pipeline = start_pipeline(self.spark, self.config)
 
@@ -115,7 +130,7 @@ class Job:
                 raise AssertionError(f"streaming query {name} failed: {str(error)[:2000]}")
 
 
-def wait_for_kafka(spark: Any, stack: Stack, job: "Job") -> list[dict[str, Any]]:
+def wait_for_kafka(spark: Any, stack: Stack, job: Job) -> list[dict[str, Any]]:
     """Wait until the change log on Kafka replays to the database's current rows.
 
     Returns every message on the topics. (The workload has finished, so the database no
@@ -134,16 +149,17 @@ def wait_for_kafka(spark: Any, stack: Stack, job: "Job") -> list[dict[str, Any]]
             diff = {t: len(set(state[t].items()) ^ set(truth[t].items())) for t in truth}
             raise AssertionError(
                 f"Kafka's change log does not replay to the database after {CATCH_UP_SECONDS}s "
-                f"(differing rows: {diff}); see {stack.run_dir / 'logs/connect.log'}")
+                f"(differing rows: {diff}); see {stack.run_dir / 'logs/connect.log'}"
+            )
         time.sleep(1)
 
 
 def check_store(stack: Stack, store: redis.Redis, messages: list[dict[str, Any]]) -> dict[str, int]:
     """Redis features at T = now equal the batch reference and the SQL truth."""
-    from cdc_features.redis_sink import read_all_customer_features, read_all_product_features
-    from cdc_features.reference import reference_customer_features, reference_product_features
+    from cdc_features.core.reference import reference_customer_features, reference_product_features
+    from cdc_features.stores.redis_store import RedisFeatureReader
 
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     raw = [{"topic": m["topic"], "key": m["key"], "value": m["value"]} for m in messages]
     ref_customers = reference_customer_features(raw, at)
     ref_products = reference_product_features(raw, at)
@@ -152,27 +168,40 @@ def check_store(stack: Stack, store: redis.Redis, messages: list[dict[str, Any]]
 
     customer_ids = set(ref_customers) | set(sql_customers)
     product_ids = set(ref_products) | set(sql_products)
-    got_customers = read_all_customer_features(store, at, customer_ids)
-    got_products = read_all_product_features(store, at, product_ids)
+    reader = RedisFeatureReader(store)
+    got_customers = reader.customer_features(customer_ids, at)
+    got_products = reader.product_features(product_ids, at)
 
     counted = [c for c in ref_customers.values() if c.order_count_30d > 0]
     assert len(counted) >= 10, f"too few customers with orders to be a meaningful check: {counted}"
     for cid in sorted(customer_ids):
         got = got_customers[cid]
         if cid in ref_customers:
-            assert got == ref_customers[cid], f"customer {cid}: Redis {got} != reference {ref_customers[cid]}"
+            assert got == ref_customers[cid], (
+                f"customer {cid}: Redis {got} != reference {ref_customers[cid]}"
+            )
         truth = sql_customers.get(cid)
         assert got.order_count_30d == (truth.order_count_30d if truth else 0), (cid, got, truth)
-        assert got.total_spend_30d == (truth.total_spend_30d if truth else Decimal("0.00")), (cid, got, truth)
+        assert got.total_spend_30d == (truth.total_spend_30d if truth else Decimal("0.00")), (
+            cid,
+            got,
+            truth,
+        )
         assert got.last_order_ts == (truth.last_order_ts if truth else None), (cid, got, truth)
     for pid in sorted(product_ids):
         got = got_products[pid]
         if pid in ref_products:
-            assert got == ref_products[pid], f"product {pid}: Redis {got} != reference {ref_products[pid]}"
+            assert got == ref_products[pid], (
+                f"product {pid}: Redis {got} != reference {ref_products[pid]}"
+            )
         truth = sql_products.get(pid)
         assert got.units_sold_7d == (truth.units_sold_7d if truth else 0), (pid, got, truth)
         assert got.revenue_7d == (truth.revenue_7d if truth else Decimal("0.00")), (pid, got, truth)
-        assert got.unique_customers_7d == (truth.unique_customers_7d if truth else 0), (pid, got, truth)
+        assert got.unique_customers_7d == (truth.unique_customers_7d if truth else 0), (
+            pid,
+            got,
+            truth,
+        )
     return {"customers": len(customer_ids), "products": len(product_ids), "messages": len(messages)}
 
 

@@ -3,9 +3,9 @@ alerts, Prometheus metrics and a status line. Metric names and alert meanings: M
 
 Wiring in a runner::
 
-    mon = start_monitoring(spark, metrics_port=9108)     # listener + alerts (+ /metrics)
-    ... .foreachBatch(monitored_sink(write_to_feature_store, query="customer_features",
-                                     event_time_col="last_order_ts")) ...
+    mon = start_monitoring(spark, registry=MetricsRegistry(), metrics_port=9108)
+    ... .foreachBatch(monitored_sink(sink, query="customer_features",
+                                     event_time_col="last_order_ts", registry=mon.registry)) ...
     print(mon.status_line())
     mon.stop()
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from cdc_features.monitoring.alerts import ALERT_MEANINGS, Alert, AlertEngine, Thresholds
 from cdc_features.monitoring.drift import (
@@ -39,21 +39,42 @@ from cdc_features.monitoring.registry import (
     MetricsRegistry,
     QueryStats,
     SinkWrite,
-    default_registry,
-    set_default_registry,
-    using_registry,
 )
 from cdc_features.monitoring.serving import check_missing, check_stale, missing_ratio, stale_keys
 from cdc_features.monitoring.status import StatusReporter, status_line
 
 __all__ = [
-    "ALERT_MEANINGS", "METRICS", "Alert", "AlertEngine", "BatchProgress", "Baseline",
-    "DriftMonitor", "FeatureListener", "MetricsRegistry", "MetricsServer", "Monitoring",
-    "QueryStats", "SinkWrite", "StatusReporter", "Thresholds", "check_missing", "check_stale",
-    "default_registry", "install_listener", "load_baselines", "missing_ratio", "monitored_sink",
-    "observe_dead_letters", "observe_pipeline", "observe_written_batch", "psi", "psi_level", "render_metrics",
-    "save_baselines", "set_default_registry", "stale_keys", "start_monitoring", "status_line",
-    "using_registry",
+    "ALERT_MEANINGS",
+    "METRICS",
+    "Alert",
+    "AlertEngine",
+    "Baseline",
+    "BatchProgress",
+    "DriftMonitor",
+    "FeatureListener",
+    "MetricsRegistry",
+    "MetricsServer",
+    "Monitoring",
+    "QueryStats",
+    "SinkWrite",
+    "StatusReporter",
+    "Thresholds",
+    "check_missing",
+    "check_stale",
+    "install_listener",
+    "load_baselines",
+    "missing_ratio",
+    "monitored_sink",
+    "observe_dead_letters",
+    "observe_pipeline",
+    "observe_written_batch",
+    "psi",
+    "psi_level",
+    "render_metrics",
+    "save_baselines",
+    "stale_keys",
+    "start_monitoring",
+    "status_line",
 ]
 
 
@@ -81,11 +102,16 @@ class Monitoring:
             self._spark.streams.removeListener(self.listener)
 
 
-def observe_pipeline(monitoring: Monitoring, customer_sinks: list[BatchFunction],
-                     product_sinks: list[BatchFunction], dead_letter_totals: Callable[[], Mapping[str, int]],
-                     *, customer_query: str = "customer_features",
-                     product_query: str = "product_features",
-                     dead_letter_query: str = "dead_letters") -> None:
+def observe_pipeline(
+    monitoring: Monitoring,
+    customer_sinks: list[BatchFunction],
+    product_sinks: list[BatchFunction],
+    dead_letter_totals: Callable[[], Mapping[str, int]],
+    *,
+    customer_query: str = "customer_features",
+    product_query: str = "product_features",
+    dead_letter_query: str = "dead_letters",
+) -> None:
     """Report the pipeline's writes: append an observer after the sinks of each feature query
     (they share one cached micro-batch) and copy the dead-letter totals in before each read.
 
@@ -93,23 +119,42 @@ def observe_pipeline(monitoring: Monitoring, customer_sinks: list[BatchFunction]
     freshness is measured on ``commit_ts`` (the source commit time of the newest change).
     """
     reg = monitoring.registry
-    customer_sinks.append(lambda df, batch_id: observe_written_batch(
-        df, batch_id, query=customer_query, event_time_col="last_order_ts", registry=reg))
-    product_sinks.append(lambda df, batch_id: observe_written_batch(
-        df, batch_id, query=product_query, event_time_col="commit_ts", registry=reg))
+
+    def observe_customers(df: DataFrame, batch_id: int) -> None:
+        observe_written_batch(
+            df, batch_id, query=customer_query, event_time_col="last_order_ts", registry=reg
+        )
+
+    def observe_products(df: DataFrame, batch_id: int) -> None:
+        observe_written_batch(
+            df, batch_id, query=product_query, event_time_col="commit_ts", registry=reg
+        )
+
+    customer_sinks.append(observe_customers)
+    product_sinks.append(observe_products)
     reg.add_refresher(lambda r: r.set_dead_letters(dead_letter_query, dead_letter_totals()))
 
 
-def start_monitoring(spark: SparkSession, *, registry: MetricsRegistry | None = None,
-                     thresholds: Thresholds | None = None, metrics_port: int | None = None,
-                     status_interval: float | None = None) -> Monitoring:
+def start_monitoring(
+    spark: SparkSession,
+    *,
+    registry: MetricsRegistry,
+    thresholds: Thresholds | None = None,
+    metrics_port: int | None = None,
+    status_interval: float | None = None,
+) -> Monitoring:
     """Register the listener on ``spark`` and start what was asked for: the loopback metrics
-    endpoint (``metrics_port``; 0 = a free port) and a status line every ``status_interval`` s."""
-    reg = registry or default_registry()
+    endpoint (``metrics_port``; 0 = a free port) and a status line every ``status_interval`` s.
+    The caller owns ``registry`` (the job creates one per pipeline)."""
+    reg = registry
     engine = AlertEngine(reg, thresholds)
     listener = install_listener(spark, reg)
-    server = MetricsServer(reg, engine, port=metrics_port).start() \
-        if metrics_port is not None else None
-    reporter = StatusReporter(reg, engine, status_interval).start() \
-        if status_interval is not None else None
+    server = (
+        MetricsServer(reg, engine, port=metrics_port).start() if metrics_port is not None else None
+    )
+    reporter = (
+        StatusReporter(reg, engine, status_interval).start()
+        if status_interval is not None
+        else None
+    )
     return Monitoring(reg, engine, listener, server, reporter, spark)

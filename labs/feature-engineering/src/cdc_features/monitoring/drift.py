@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdc_features.monitoring.registry import MetricsRegistry, default_registry
+from cdc_features.monitoring.registry import MetricsRegistry
 
 PSI_WATCH = 0.1
 PSI_ALERT = 0.25
@@ -35,8 +35,9 @@ def quantile_edges(expected: Sequence[float], bins: int = 10) -> list[float]:
     return sorted(set(cuts))
 
 
-def bin_shares(values: Sequence[float], edges: Sequence[float],
-               epsilon: float = 1e-4) -> list[float]:
+def bin_shares(
+    values: Sequence[float], edges: Sequence[float], epsilon: float = 1e-4
+) -> list[float]:
     """Share of values per bin (edge_i-1, edge_i]; an empty bin counts as ``epsilon``."""
     if not values:
         raise ValueError("PSI needs a non-empty sample")
@@ -46,8 +47,9 @@ def bin_shares(values: Sequence[float], edges: Sequence[float],
     return [max(c / len(values), epsilon) for c in counts]
 
 
-def psi(expected: Sequence[float], actual: Sequence[float],
-        bins: int = 10, epsilon: float = 1e-4) -> float:
+def psi(
+    expected: Sequence[float], actual: Sequence[float], bins: int = 10, epsilon: float = 1e-4
+) -> float:
     """Population Stability Index of ``actual`` against ``expected`` (the baseline sample).
 
     < 0.1: stable; 0.1–0.25: watch; > 0.25: the feature's distribution has shifted.
@@ -55,7 +57,9 @@ def psi(expected: Sequence[float], actual: Sequence[float],
     edges = quantile_edges(expected, bins)
     e = bin_shares(expected, edges, epsilon)
     a = bin_shares(actual, edges, epsilon)
-    return sum((ai - ei) * math.log(ai / ei) for ei, ai in zip(e, a))
+    return sum((ai - ei) * math.log(ai / ei) for ei, ai in zip(e, a, strict=True))
+
+
 # endregion
 
 
@@ -76,21 +80,28 @@ class Baseline:
     size: int
 
     @classmethod
-    def from_values(cls, feature: str, values: Sequence[float], bins: int = DEFAULT_BINS,
-                    epsilon: float = EPSILON) -> Baseline:
+    def from_values(
+        cls,
+        feature: str,
+        values: Sequence[float],
+        bins: int = DEFAULT_BINS,
+        epsilon: float = EPSILON,
+    ) -> Baseline:
         edges = quantile_edges(values, bins)
         return cls(feature, tuple(edges), tuple(bin_shares(values, edges, epsilon)), len(values))
 
     def psi(self, actual: Sequence[float], epsilon: float = EPSILON) -> float:
         """PSI of ``actual`` against this baseline (same formula as :func:`psi`)."""
         a = bin_shares(actual, self.edges, epsilon)
-        return sum((ai - ei) * math.log(ai / ei) for ei, ai in zip(self.shares, a))
+        return sum((ai - ei) * math.log(ai / ei) for ei, ai in zip(self.shares, a, strict=True))
 
 
 def save_baselines(path: str | Path, baselines: Iterable[Baseline]) -> None:
     """Write baselines as JSON (one object per feature) — saved from a baseline run."""
-    data = {b.feature: {"edges": list(b.edges), "shares": list(b.shares), "size": b.size}
-            for b in baselines}
+    data = {
+        b.feature: {"edges": list(b.edges), "shares": list(b.shares), "size": b.size}
+        for b in baselines
+    }
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -100,7 +111,11 @@ def load_baselines(path: str | Path) -> dict[str, Baseline]:
     out: dict[str, Baseline] = {}
     for feature, b in raw.items():
         try:
-            edges, shares, size = tuple(map(float, b["edges"])), tuple(map(float, b["shares"])), int(b["size"])
+            edges, shares, size = (
+                tuple(map(float, b["edges"])),
+                tuple(map(float, b["shares"])),
+                int(b["size"]),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: baseline {feature!r} is malformed: {exc}") from exc
         if len(shares) != len(edges) + 1:
@@ -110,15 +125,22 @@ def load_baselines(path: str | Path) -> dict[str, Baseline]:
 
 
 class DriftMonitor:
-    """Keeps the most recent ``window`` sampled values per feature and scores them against baselines.
+    """Keeps the latest ``window`` sampled values per feature and scores them against baselines.
 
     Memory is bounded: at most ``window`` floats per feature. A feature with fewer than
     ``min_sample`` recent values is not scored (PSI of a handful of values is noise).
     Without baselines it can collect the values of a baseline run (:meth:`baselines`).
+    With a ``registry``, :meth:`evaluate` records each score there (for the metrics and alerts).
     """
 
-    def __init__(self, baselines: Mapping[str, Baseline] | None = None, *, window: int = 5_000,
-                 min_sample: int = 200, registry: MetricsRegistry | None = None) -> None:
+    def __init__(
+        self,
+        baselines: Mapping[str, Baseline] | None = None,
+        *,
+        window: int = 5_000,
+        min_sample: int = 200,
+        registry: MetricsRegistry | None = None,
+    ) -> None:
         self.baselines = dict(baselines or {})
         self.window = window
         self.min_sample = min_sample
@@ -145,7 +167,8 @@ class DriftMonitor:
             if values is None or len(values) < self.min_sample:
                 continue
             scores[feature] = baseline.psi(list(values))
-            (self.registry or default_registry()).set_psi(feature, scores[feature])
+            if self.registry is not None:
+                self.registry.set_psi(feature, scores[feature])
         return scores
 
 

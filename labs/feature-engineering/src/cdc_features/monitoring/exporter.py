@@ -18,31 +18,44 @@ METRICS: dict[str, tuple[str, str]] = {
     "cdc_features_batches_total": ("counter", "Micro-batches completed by the query."),
     "cdc_features_input_rows_total": ("counter", "Input rows read by the query."),
     "cdc_features_rows_dropped_by_watermark_total": (
-        "counter", "Rows dropped by stateful operators as later than the watermark "
-                   "(counted after partial aggregation)."),
+        "counter",
+        "Rows dropped by stateful operators as later than the watermark "
+        "(counted after partial aggregation).",
+    ),
     "cdc_features_input_rows_per_second": ("gauge", "Input rate of the last micro-batch."),
-    "cdc_features_processed_rows_per_second": (
-        "gauge", "Processing rate of the last micro-batch."),
+    "cdc_features_processed_rows_per_second": ("gauge", "Processing rate of the last micro-batch."),
     "cdc_features_batch_duration_seconds": ("gauge", "Duration of the last micro-batch."),
     "cdc_features_watermark_timestamp_seconds": (
-        "gauge", "Event-time watermark used by the last micro-batch (Unix seconds)."),
+        "gauge",
+        "Event-time watermark used by the last micro-batch (Unix seconds).",
+    ),
     "cdc_features_state_rows": ("gauge", "Keys held in state after the last micro-batch."),
     "cdc_features_query_up": ("gauge", "1 while the query runs, 0 once it stopped or failed."),
     "cdc_features_query_failed": ("gauge", "1 when the query terminated with an exception."),
     "cdc_features_rows_written_total": ("counter", "Rows written to the feature store."),
     "cdc_features_sink_failures_total": ("counter", "Micro-batch writes that raised."),
     "cdc_features_newest_event_timestamp_seconds": (
-        "gauge", "Newest event time reflected in the feature store (Unix seconds)."),
+        "gauge",
+        "Newest event time reflected in the feature store (Unix seconds).",
+    ),
     "cdc_features_freshness_seconds": (
-        "gauge", "Feature freshness: now minus the newest event time in the store."),
+        "gauge",
+        "Feature freshness: now minus the newest event time in the store.",
+    ),
     "cdc_features_end_to_end_lag_seconds": (
-        "summary", "Write time minus source commit time of written rows "
-                   "(quantiles of the last batch; sum and count over all batches)."),
+        "summary",
+        "Write time minus source commit time of written rows "
+        "(quantiles of the last batch; sum and count over all batches).",
+    ),
     "cdc_features_dead_letters_total": (
-        "counter", "Change events sent to the dead-letter output, by reason code."),
+        "counter",
+        "Change events sent to the dead-letter output, by reason code.",
+    ),
     "cdc_features_psi": ("gauge", "Population Stability Index of a feature against its baseline."),
     "cdc_features_missing_ratio": (
-        "gauge", "Share of requested entities with no features at the last check."),
+        "gauge",
+        "Share of requested entities with no features at the last check.",
+    ),
     "cdc_features_stale_keys": ("gauge", "Expected-to-update keys that went stale."),
     "cdc_features_alert_firing": ("gauge", "1 for each alert currently firing."),
 }
@@ -66,8 +79,9 @@ def _ts(value: datetime) -> float:
     return value.timestamp()
 
 
-def collect_samples(registry: MetricsRegistry, engine: AlertEngine | None = None,
-                    now: datetime | None = None) -> dict[str, list[Sample]]:
+def collect_samples(
+    registry: MetricsRegistry, engine: AlertEngine | None = None, now: datetime | None = None
+) -> dict[str, list[Sample]]:
     """Current samples per metric family name (a family with no samples is omitted)."""
     now = now or registry.clock()
     out: dict[str, list[Sample]] = {name: [] for name in METRICS}
@@ -99,7 +113,9 @@ def collect_samples(registry: MetricsRegistry, engine: AlertEngine | None = None
         w = q.last_write
         if w is not None and w.lag_p50_seconds is not None and w.lag_p99_seconds is not None:
             add("cdc_features_end_to_end_lag_seconds", {**lq, "quantile": "0.5"}, w.lag_p50_seconds)
-            add("cdc_features_end_to_end_lag_seconds", {**lq, "quantile": "0.99"}, w.lag_p99_seconds)
+            add(
+                "cdc_features_end_to_end_lag_seconds", {**lq, "quantile": "0.99"}, w.lag_p99_seconds
+            )
             add("cdc_features_end_to_end_lag_seconds", lq, q.lag_sum_seconds, "_sum")
             add("cdc_features_end_to_end_lag_seconds", lq, q.lag_count, "_count")
         for reason, count in sorted(q.dead_letters.items()):
@@ -125,13 +141,17 @@ def render(families: dict[str, list[Sample]]) -> str:
         lines.append(f"# TYPE {name} {kind}")
         for sample_name, labels, value in samples:
             label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-            lines.append(f"{sample_name}{{{label_text}}} {_format_value(value)}" if label_text
-                         else f"{sample_name} {_format_value(value)}")
+            lines.append(
+                f"{sample_name}{{{label_text}}} {_format_value(value)}"
+                if label_text
+                else f"{sample_name} {_format_value(value)}"
+            )
     return "\n".join(lines) + "\n"
 
 
-def render_metrics(registry: MetricsRegistry, engine: AlertEngine | None = None,
-                   now: datetime | None = None) -> str:
+def render_metrics(
+    registry: MetricsRegistry, engine: AlertEngine | None = None, now: datetime | None = None
+) -> str:
     """Evaluate the alerts (when an engine is given) and render all metrics as text."""
     registry.refresh()
     if engine is not None:
@@ -142,15 +162,20 @@ def render_metrics(registry: MetricsRegistry, engine: AlertEngine | None = None,
 class MetricsServer:
     """Serves ``GET /metrics`` on 127.0.0.1 (port 0 = a free port) from a daemon thread."""
 
-    def __init__(self, registry: MetricsRegistry, engine: AlertEngine | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        registry: MetricsRegistry,
+        engine: AlertEngine | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         if host not in ("127.0.0.1", "::1"):
             raise ValueError(f"metrics endpoint binds to loopback only, not {host!r}")
         self.registry, self.engine, self.host = registry, engine, host
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            def do_GET(self) -> None:
                 if self.path.split("?")[0] != "/metrics":
                     self.send_error(404, "only /metrics is served")
                     return
@@ -161,12 +186,13 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass  # scrapes every few seconds would flood the log
 
         self._httpd = ThreadingHTTPServer((host, port), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
-                                        name="cdc-features-metrics")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, daemon=True, name="cdc-features-metrics"
+        )
 
     @property
     def port(self) -> int:

@@ -12,14 +12,14 @@ Two ways to use it:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import wraps
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdc_features.monitoring.drift import DriftMonitor
-from cdc_features.monitoring.registry import MetricsRegistry, SinkWrite, default_registry
+from cdc_features.monitoring.registry import MetricsRegistry, SinkWrite
 
 BatchFunction = Callable[[DataFrame, int], None]
 
@@ -37,8 +37,8 @@ def observe_written_batch(
     query: str,
     event_time_col: str,
     commit_ts_col: str = "commit_ts",
+    registry: MetricsRegistry,
     written_at: datetime | None = None,
-    registry: MetricsRegistry | None = None,
     drift: DriftMonitor | None = None,
     drift_columns: Mapping[str, str] | None = None,
 ) -> SinkWrite:
@@ -50,7 +50,7 @@ def observe_written_batch(
     registry clock when not given. ``drift_columns`` maps feature name → column: a bounded random
     sample of each is passed to the drift monitor.
     """
-    reg = registry or default_registry()
+    reg = registry
     written = written_at or reg.clock()
     written_us = int(written.timestamp() * 1_000_000)
     lag_us = F.lit(written_us) - F.unix_micros(F.col(commit_ts_col))
@@ -77,23 +77,29 @@ def observe_written_batch(
     if drift is not None and drift_columns and write.rows > 0:
         fraction = min(1.0, DRIFT_SAMPLE_PER_BATCH / write.rows)
         cols = list(drift_columns.items())
-        sample = (batch_df.sample(fraction=fraction, seed=batch_id) if fraction < 1.0 else batch_df)
-        rows = sample.select(*[F.col(c).cast("double").alias(f) for f, c in cols]) \
-            .limit(DRIFT_SAMPLE_PER_BATCH).collect()
+        sample = batch_df.sample(fraction=fraction, seed=batch_id) if fraction < 1.0 else batch_df
+        rows = (
+            sample.select(*[F.col(c).cast("double").alias(f) for f, c in cols])
+            .limit(DRIFT_SAMPLE_PER_BATCH)
+            .collect()
+        )
         for feature, _ in cols:
             drift.observe(feature, [r[feature] for r in rows if r[feature] is not None])
     reg.record_batch_written(write)
     return write
 
 
-def observe_dead_letters(batch_df: DataFrame, batch_id: int, *, query: str = "dead_letters",
-                         registry: MetricsRegistry | None = None) -> dict[str, int]:
+def observe_dead_letters(
+    batch_df: DataFrame, batch_id: int, *, registry: MetricsRegistry, query: str = "dead_letters"
+) -> dict[str, int]:
     """Count a batch of dead letters by reason code (text before the first ``:``) and record it
     (a replayed batch replaces its earlier counts)."""
     code = F.substring_index(F.col("reason"), ":", 1)
-    counts = {r["code"]: int(r["n"]) for r in
-              batch_df.groupBy(code.alias("code")).agg(F.count(F.lit(1)).alias("n")).collect()}
-    (registry or default_registry()).record_dead_letters(query, counts, batch_id)
+    counts = {
+        r["code"]: int(r["n"])
+        for r in batch_df.groupBy(code.alias("code")).agg(F.count(F.lit(1)).alias("n")).collect()
+    }
+    registry.record_dead_letters(query, counts, batch_id)
     return counts
 
 
@@ -102,8 +108,8 @@ def monitored_sink(
     *,
     query: str,
     event_time_col: str,
+    registry: MetricsRegistry,
     commit_ts_col: str = "commit_ts",
-    registry: MetricsRegistry | None = None,
     drift: DriftMonitor | None = None,
     drift_columns: Mapping[str, str] | None = None,
 ) -> BatchFunction:
@@ -113,9 +119,10 @@ def monitored_sink(
     (``cdc_features_sink_failures_total``) and the exception propagates, so the streaming query
     terminates with it instead of hanging or losing the batch.
     """
+
     @wraps(sink)
     def run(batch_df: DataFrame, batch_id: int) -> None:
-        reg = registry or default_registry()
+        reg = registry
         batch_df.persist()
         try:
             try:
@@ -123,15 +130,23 @@ def monitored_sink(
             except Exception as exc:
                 reg.record_sink_failure(query, batch_id, exc)
                 raise
-            observe_written_batch(batch_df, batch_id, query=query, event_time_col=event_time_col,
-                                  commit_ts_col=commit_ts_col, registry=reg, drift=drift,
-                                  drift_columns=drift_columns)
+            observe_written_batch(
+                batch_df,
+                batch_id,
+                query=query,
+                event_time_col=event_time_col,
+                commit_ts_col=commit_ts_col,
+                registry=reg,
+                drift=drift,
+                drift_columns=drift_columns,
+            )
         finally:
             batch_df.unpersist()
+
     return run
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
     """Spark returns naive datetimes in the driver's local zone for TIMESTAMP; make them aware."""
     # a naive datetime is read as local time of this Python process, which is what PySpark returns
-    return None if value is None else value.astimezone(timezone.utc)
+    return None if value is None else value.astimezone(UTC)

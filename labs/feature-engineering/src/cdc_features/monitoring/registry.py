@@ -17,10 +17,9 @@ import copy
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 Clock = Callable[[], datetime]
 
@@ -39,7 +38,8 @@ def exception_summary(text: str | None) -> str:
     Spark wraps a failing ``foreachBatch`` function in Java and py4j layers whose first line says
     only "An exception was raised by the Python Proxy"; the useful line is the Python exception
     that was raised (not the ones it was handling), e.g.
-    ``redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.``
+    ``redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection
+    refused.``
     """
     if not text:
         return "unknown error"
@@ -47,7 +47,7 @@ def exception_summary(text: str | None) -> str:
     for i, line in enumerate(lines):
         if not _PY_EXCEPTION.match(line) or line.startswith(_WRAPPERS):
             continue
-        following = next((n.strip() for n in lines[i + 1:] if n.strip()), "")
+        following = next((n.strip() for n in lines[i + 1 :] if n.strip()), "")
         if not following.startswith(_CHAINED):
             return line.strip()
     return next((n.strip() for n in lines if n.strip()), "unknown error")
@@ -55,7 +55,7 @@ def exception_summary(text: str | None) -> str:
 
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (the default clock)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,7 @@ class QueryStats:
     def recent_drop_rate(self, batches: int) -> tuple[int, int]:
         """(rows dropped by the watermark, input rows) over the last ``batches`` micro-batches."""
         window = list(self.recent)[-batches:]
-        return (sum(b.rows_dropped_by_watermark for b in window),
-                sum(b.input_rows for b in window))
+        return (sum(b.rows_dropped_by_watermark for b in window), sum(b.input_rows for b in window))
 
 
 class MetricsRegistry:
@@ -203,8 +202,9 @@ class MetricsRegistry:
             if stats.status == "active":
                 stats.status = "idle"
 
-    def query_terminated(self, query_id: str, exception: str | None,
-                         error_class: str | None = None) -> None:
+    def query_terminated(
+        self, query_id: str, exception: str | None, error_class: str | None = None
+    ) -> None:
         """The query stopped: cleanly (no exception) or failed (with the exception text)."""
         with self._lock:
             stats = self._query(self._names_by_id.get(query_id, query_id))
@@ -236,8 +236,9 @@ class MetricsRegistry:
             stats.last_sink_error = f"batch {batch_id}: {type(error).__name__}: {error}"
             self._lock.notify_all()
 
-    def record_dead_letters(self, query: str, counts_by_reason: Mapping[str, int],
-                            batch_id: int | None = None) -> None:
+    def record_dead_letters(
+        self, query: str, counts_by_reason: Mapping[str, int], batch_id: int | None = None
+    ) -> None:
         """Dead letters of one batch, counted by reason code (``tombstone`` is one of them).
 
         With ``batch_id``, a replay of the last batch (a retry after a failure) replaces its
@@ -315,21 +316,26 @@ class MetricsRegistry:
         ``query.recentProgress``: its ``lastProgress`` may be an idle report whose ``batchId`` is
         the next batch, which has not run.
         """
+
         def seen(_: MetricsRegistry) -> bool:
             stats = self._queries.get(query)
             return bool(stats and stats.input_rows_total >= rows)
+
         try:
             self.wait_for(seen, timeout)
         except TimeoutError:
             got = self._queries[query].input_rows_total if query in self._queries else 0
-            raise TimeoutError(f"query {query!r}: {got} input rows recorded, "
-                               f"{rows} expected, after {timeout}s") from None
+            raise TimeoutError(
+                f"query {query!r}: {got} input rows recorded, {rows} expected, after {timeout}s"
+            ) from None
 
     def wait_for_batch(self, query: str, batch_id: int, timeout: float = 60.0) -> BatchProgress:
         """Block until the listener has recorded ``batch_id`` (or a later batch) of ``query``."""
+
         def seen(_: MetricsRegistry) -> bool:
             stats = self._queries.get(query)
             return bool(stats and stats.last_progress and stats.last_progress.batch_id >= batch_id)
+
         try:
             self.wait_for(seen, timeout)
         except TimeoutError:
@@ -338,28 +344,3 @@ class MetricsRegistry:
             ) from None
         with self._lock:
             return next(b for b in self._queries[query].recent if b.batch_id >= batch_id)
-
-
-_default = MetricsRegistry()
-
-
-def default_registry() -> MetricsRegistry:
-    """The process-wide registry that the pipeline's sinks and listener report to."""
-    return _default
-
-
-def set_default_registry(registry: MetricsRegistry) -> MetricsRegistry:
-    """Replace the process-wide registry (returns the previous one)."""
-    global _default
-    previous, _default = _default, registry
-    return previous
-
-
-@contextmanager
-def using_registry(registry: MetricsRegistry) -> Iterator[MetricsRegistry]:
-    """Make ``registry`` the process-wide one for the duration of a block (tests, benchmarks)."""
-    previous = set_default_registry(registry)
-    try:
-        yield registry
-    finally:
-        set_default_registry(previous)

@@ -32,8 +32,10 @@ def query_status(q: QueryStats, now: datetime) -> str:
     if q.newest_event_ts is not None:
         parts.append(f"fresh {_seconds(q.freshness_seconds(now))}")
     if q.last_write is not None and q.last_write.lag_p50_seconds is not None:
-        parts.append(f"lag p50 {_seconds(q.last_write.lag_p50_seconds)} "
-                     f"p99 {_seconds(q.last_write.lag_p99_seconds)}")
+        parts.append(
+            f"lag p50 {_seconds(q.last_write.lag_p50_seconds)} "
+            f"p99 {_seconds(q.last_write.lag_p99_seconds)}"
+        )
     parts.append(f"dropped {q.rows_dropped_total}")
     errors = sum(n for reason, n in q.dead_letters.items() if reason != "tombstone")
     if q.dead_letters:
@@ -43,8 +45,9 @@ def query_status(q: QueryStats, now: datetime) -> str:
     return f"{q.name}: " + ", ".join(parts)
 
 
-def status_line(registry: MetricsRegistry, engine: AlertEngine | None = None,
-                now: datetime | None = None) -> str:
+def status_line(
+    registry: MetricsRegistry, engine: AlertEngine | None = None, now: datetime | None = None
+) -> str:
     """One line for all queries, plus the number of firing alerts."""
     now = now or registry.clock()
     queries = registry.queries()
@@ -60,8 +63,13 @@ class StatusReporter:
     """Every ``interval`` seconds: evaluate the alerts (they log their own lines) and print the
     status line to ``stream``. A daemon thread; ``stop()`` prints one last line."""
 
-    def __init__(self, registry: MetricsRegistry, engine: AlertEngine | None = None,
-                 interval: float = 5.0, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        registry: MetricsRegistry,
+        engine: AlertEngine | None = None,
+        interval: float = 5.0,
+        stream: TextIO | None = None,
+    ) -> None:
         self.registry, self.engine, self.interval = registry, engine, interval
         self.stream = stream or sys.stderr
         self._stop = threading.Event()

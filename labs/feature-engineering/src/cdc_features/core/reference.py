@@ -19,13 +19,17 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from cdc_features.definitions import CustomerFeatures, ProductFeatures
+from cdc_features.core.definitions import CustomerFeatures, ProductFeatures
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The windows, written out here rather than imported from the feature spec: the reference is
+# the independent oracle (tests/test_core_reference.py checks that the two agree).
+CUSTOMER_DAYS = 30
+PRODUCT_DAYS = 7
 CENTS = Decimal("0.01")
 _NUMBER = re.compile(r"^[+-]?[0-9]*\.?[0-9]*([eE][+-]?[0-9]+)?$")
 
@@ -74,10 +78,7 @@ def _decimal_spec(message: Mapping[str, Any], column: str) -> dict[str, Any] | N
 def _decimal(value: Any, spec: dict[str, Any] | None, default_scale: int) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise Rejected("bad decimal")
-    if isinstance(value, (int, float)):
-        text = repr(value)
-    else:
-        text = str(value)
+    text = repr(value) if isinstance(value, (int, float)) else str(value)
     if spec is not None:
         numeric = spec.get("type") in ("string", "double")
     else:
@@ -98,7 +99,11 @@ def _decimal(value: Any, spec: dict[str, Any] | None, default_scale: int) -> Dec
             result = Decimal(int.from_bytes(raw, "big", signed=True)).scaleb(-scale)
     except (InvalidOperation, binascii.Error, ValueError) as exc:
         raise Rejected("bad decimal") from exc
-    if not result.is_finite() or result != result.quantize(CENTS) or abs(result) >= Decimal(10) ** 8:
+    if (
+        not result.is_finite()
+        or result != result.quantize(CENTS)
+        or abs(result) >= Decimal(10) ** 8
+    ):
         raise Rejected("bad decimal")
     return result.quantize(CENTS)
 
@@ -127,21 +132,24 @@ def _image(message: Mapping[str, Any], row: Any, table: str, default_scale: int)
             "customer_id": _int(row.get("customer_id")),
             "order_date": _micros(row.get("order_date")),
             "status": row.get("status"),
-            "total_amount": _decimal(row.get("total_amount"),
-                                     _decimal_spec(message, "total_amount"), default_scale),
+            "total_amount": _decimal(
+                row.get("total_amount"), _decimal_spec(message, "total_amount"), default_scale
+            ),
         }
     return {
         "id": _int(row.get("id")),
         "order_id": _int(row.get("order_id")),
         "product_id": _int(row.get("product_id")),
         "quantity": _int(row.get("quantity")),
-        "unit_price": _decimal(row.get("unit_price"), _decimal_spec(message, "unit_price"),
-                               default_scale),
+        "unit_price": _decimal(
+            row.get("unit_price"), _decimal_spec(message, "unit_price"), default_scale
+        ),
     }
 
 
-def parse_change(record: Mapping[str, Any], default_scale: int = 2
-                 ) -> tuple[str, int, int, dict[str, Any] | None]:
+def parse_change(
+    record: Mapping[str, Any], default_scale: int = 2
+) -> tuple[str, int, int, dict[str, Any] | None]:
     """One raw record → ``(table, row id, lsn, after image or None for a delete)``.
 
     Raises :class:`Rejected` for anything the stream would dead-letter (incl. tombstones).
@@ -176,8 +184,9 @@ def parse_change(record: Mapping[str, Any], default_scale: int = 2
     return table, row_id, lsn, after
 
 
-def replay(raw_values: Iterable[Mapping[str, Any]], default_scale: int = 2
-           ) -> tuple[dict[int, OrderVersion], dict[int, ItemVersion], set[int], set[int]]:
+def replay(
+    raw_values: Iterable[Mapping[str, Any]], default_scale: int = 2
+) -> tuple[dict[int, OrderVersion], dict[int, ItemVersion], set[int], set[int]]:
     """The newest version (max LSN) of every order and item, plus every customer and
     product id ever mentioned by a valid event (they read zeros when nothing counts)."""
     orders: dict[int, OrderVersion] = {}
@@ -190,17 +199,35 @@ def replay(raw_values: Iterable[Mapping[str, Any]], default_scale: int = 2
         except Rejected:
             continue
         if table == "orders":
-            version = OrderVersion(lsn, False) if after is None else OrderVersion(
-                lsn, True, after["customer_id"], after["order_date"], after["status"],
-                after["total_amount"])
+            version = (
+                OrderVersion(lsn, False)
+                if after is None
+                else OrderVersion(
+                    lsn,
+                    True,
+                    after["customer_id"],
+                    after["order_date"],
+                    after["status"],
+                    after["total_amount"],
+                )
+            )
             if version.customer_id is not None:
                 customers.add(version.customer_id)
             if row_id not in orders or lsn > orders[row_id].lsn:
                 orders[row_id] = version
         else:
-            item = ItemVersion(lsn, False) if after is None else ItemVersion(
-                lsn, True, after["order_id"], after["product_id"], after["quantity"],
-                after["unit_price"])
+            item = (
+                ItemVersion(lsn, False)
+                if after is None
+                else ItemVersion(
+                    lsn,
+                    True,
+                    after["order_id"],
+                    after["product_id"],
+                    after["quantity"],
+                    after["unit_price"],
+                )
+            )
             if item.product_id is not None:
                 products.add(item.product_id)
             if row_id not in items or lsn > items[row_id].lsn:
@@ -208,50 +235,78 @@ def replay(raw_values: Iterable[Mapping[str, Any]], default_scale: int = 2
     return orders, items, customers, products
 
 
-def _counted(order: OrderVersion | None) -> bool:
-    return order is not None and order.exists and order.status != "cancelled"
+@dataclass(frozen=True)
+class CountedOrder:
+    """An order that counts: its newest version exists and is not cancelled."""
+
+    customer_id: int
+    order_date: datetime
+    total_amount: Decimal
+
+
+def _counted(order: OrderVersion | None) -> CountedOrder | None:
+    if order is None or not order.exists or order.status == "cancelled":
+        return None
+    # an existing version was parsed from a complete after image (_image rejects nulls)
+    assert order.customer_id is not None and order.order_date is not None
+    assert order.total_amount is not None
+    return CountedOrder(order.customer_id, order.order_date, order.total_amount)
 
 
 def _in_days(ts: datetime, at: datetime, days: int) -> bool:
-    last: date = at.astimezone(timezone.utc).date()
+    last: date = at.astimezone(UTC).date()
     return last - timedelta(days=days - 1) <= ts.date() <= last
 
 
-def reference_customer_features(raw_values: Iterable[Mapping[str, Any]], at: datetime,
-                                default_scale: int = 2) -> dict[int, CustomerFeatures]:
+def reference_customer_features(
+    raw_values: Iterable[Mapping[str, Any]], at: datetime, default_scale: int = 2
+) -> dict[int, CustomerFeatures]:
     """Every customer's features at ``at`` (aware UTC), by the definitions."""
     if at.tzinfo is None:
         raise ValueError("read time must be timezone-aware (UTC)")
     orders, _, customers, _ = replay(raw_values, default_scale)
-    in_window: dict[int, list[OrderVersion]] = {c: [] for c in customers}
-    for o in orders.values():
-        if _counted(o) and _in_days(o.order_date, at, 30):  # type: ignore[arg-type]
-            in_window[o.customer_id].append(o)  # type: ignore[index]
+    in_window: dict[int, list[CountedOrder]] = {c: [] for c in customers}
+    for version in orders.values():
+        o = _counted(version)
+        if o is not None and _in_days(o.order_date, at, CUSTOMER_DAYS):
+            in_window[o.customer_id].append(o)
     result: dict[int, CustomerFeatures] = {}
     for customer in sorted(customers):
         mine = in_window[customer]
         count = len(mine)
-        total = sum((o.total_amount for o in mine), Decimal("0.00")).quantize(CENTS)  # type: ignore[misc]
+        total = sum((o.total_amount for o in mine), Decimal("0.00")).quantize(CENTS)
         avg = (total / count).quantize(CENTS, rounding=ROUND_HALF_EVEN) if count else None
-        last = max((o.order_date for o in mine), default=None)  # type: ignore[type-var]
+        last = max((o.order_date for o in mine), default=None)
         days = (at - last) // timedelta(days=1) if last is not None else None
         result[customer] = CustomerFeatures(customer, count, total, avg, last, days)
     return result
 
 
-def reference_product_features(raw_values: Iterable[Mapping[str, Any]], at: datetime,
-                               default_scale: int = 2) -> dict[int, ProductFeatures]:
+def reference_product_features(
+    raw_values: Iterable[Mapping[str, Any]], at: datetime, default_scale: int = 2
+) -> dict[int, ProductFeatures]:
     """Every product's features at ``at`` (aware UTC), by the definitions."""
     if at.tzinfo is None:
         raise ValueError("read time must be timezone-aware (UTC)")
     orders, items, _, products = replay(raw_values, default_scale)
-    acc: dict[int, tuple[int, Decimal, set[int]]] = {p: (0, Decimal("0.00"), set()) for p in products}
+    acc: dict[int, tuple[int, Decimal, set[int]]] = {
+        p: (0, Decimal("0.00"), set()) for p in products
+    }
     for item in items.values():
-        order = orders.get(item.order_id) if item.exists else None  # type: ignore[arg-type]
-        if not _counted(order) or not _in_days(order.order_date, at, 7):  # type: ignore[union-attr, arg-type]
+        if not item.exists or item.order_id is None:
             continue
-        units, revenue, who = acc[item.product_id]  # type: ignore[index]
-        who.add(order.customer_id)  # type: ignore[union-attr, arg-type]
-        acc[item.product_id] = (units + item.quantity,  # type: ignore[index, operator]
-                                revenue + item.quantity * item.unit_price, who)  # type: ignore[operator]
-    return {p: ProductFeatures(p, u, r.quantize(CENTS), len(w)) for p, (u, r, w) in sorted(acc.items())}
+        order = _counted(orders.get(item.order_id))
+        if order is None or not _in_days(order.order_date, at, PRODUCT_DAYS):
+            continue
+        assert item.product_id is not None and item.quantity is not None
+        assert item.unit_price is not None  # an existing item has a complete after image
+        units, revenue, who = acc[item.product_id]
+        who.add(order.customer_id)
+        acc[item.product_id] = (
+            units + item.quantity,
+            revenue + item.quantity * item.unit_price,
+            who,
+        )
+    return {
+        p: ProductFeatures(p, u, r.quantize(CENTS), len(w)) for p, (u, r, w) in sorted(acc.items())
+    }

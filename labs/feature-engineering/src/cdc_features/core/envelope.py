@@ -47,8 +47,14 @@ from pyspark.sql.types import (
 
 ORDERS = "orders"
 ORDER_ITEMS = "order_items"
-SNAPSHOT_FLAGS = ("true", "first", "last", "first_in_data_collection",
-                  "last_in_data_collection", "incremental")
+SNAPSHOT_FLAGS = (
+    "true",
+    "first",
+    "last",
+    "first_in_data_collection",
+    "last_in_data_collection",
+    "incremental",
+)
 
 
 class Parsed(NamedTuple):
@@ -58,50 +64,58 @@ class Parsed(NamedTuple):
     dead_letters: DataFrame
 
 
-_TYPES = {"long": LongType(), "int": IntegerType(), "string": StringType(),
-          "timestamp": TimestampType(), "decimal": DecimalType(10, 2),
-          "boolean": BooleanType()}
+_TYPES = {
+    "long": LongType(),
+    "int": IntegerType(),
+    "string": StringType(),
+    "timestamp": TimestampType(),
+    "decimal": DecimalType(10, 2),
+    "boolean": BooleanType(),
+}
 
 
 def _schema(spec: str) -> StructType:
     """``"name type, ..."`` with the short type names of the contract → StructType."""
-    return StructType([StructField(n, _TYPES[t]) for n, t in
-                       (part.split() for part in spec.split(","))])
+    return StructType(
+        [StructField(n, _TYPES[t]) for n, t in (part.split() for part in spec.split(","))]
+    )
 
 
 _META = "op string, lsn long, commit_ts timestamp, is_snapshot boolean"
 ORDER_EVENT_SCHEMA = _schema(
     "order_id long, customer_id long, order_ts timestamp, status string, amount decimal, "
     "before_customer_id long, before_order_ts timestamp, before_status string, "
-    "before_amount decimal, " + _META)
+    "before_amount decimal, " + _META
+)
 ITEM_EVENT_SCHEMA = _schema(
     "item_id long, order_id long, product_id long, quantity int, unit_price decimal, "
     "before_order_id long, before_product_id long, before_quantity int, "
-    "before_unit_price decimal, " + _META)
+    "before_unit_price decimal, " + _META
+)
 DEAD_LETTER_SCHEMA = _schema("raw string, reason string, topic string")
 
 # Every leaf is read as text (a JSON number becomes its literal text), so from_json never
 # fails on a type mismatch; typing happens afterwards with try_* functions.
 _ROW = {
-    ORDERS: "id STRING, customer_id STRING, order_date STRING, status STRING, "
-            "total_amount STRING",
+    ORDERS: "id STRING, customer_id STRING, order_date STRING, status STRING, total_amount STRING",
     ORDER_ITEMS: "id STRING, order_id STRING, product_id STRING, quantity STRING, "
-                 "unit_price STRING",
+    "unit_price STRING",
 }
 # The DECIMAL(10,2) column of each table: its Connect schema (when the message has one)
 # tells the decimal.handling.mode and the scale.
 _DECIMAL_FIELD = {ORDERS: "total_amount", ORDER_ITEMS: "unit_price"}
 _SOURCE = "source STRUCT<ts_ms: STRING, snapshot: STRING, table: STRING, lsn: STRING>"
-_CONNECT_SCHEMA = ("schema STRUCT<name: STRING, fields: ARRAY<STRUCT<field: STRING, "
-                   "fields: ARRAY<STRUCT<field: STRING, type: STRING, name: STRING, "
-                   "parameters: MAP<STRING, STRING>>>>>>")
+_CONNECT_SCHEMA = (
+    "schema STRUCT<name: STRING, fields: ARRAY<STRUCT<field: STRING, "
+    "fields: ARRAY<STRUCT<field: STRING, type: STRING, name: STRING, "
+    "parameters: MAP<STRING, STRING>>>>>>"
+)
 
 
 def _message_schema(table: str) -> str:
     row = _ROW[table]
     payload = f"before STRUCT<{row}>, after STRUCT<{row}>, {_SOURCE}, op STRING"
-    return (f"{_CONNECT_SCHEMA}, payload STRUCT<{payload}>, {payload}, "
-            "_corrupt_record STRING")
+    return f"{_CONNECT_SCHEMA}, payload STRUCT<{payload}>, {payload}, _corrupt_record STRING"
 
 
 def _envelopes(raw: DataFrame, table: str) -> DataFrame:
@@ -110,36 +124,54 @@ def _envelopes(raw: DataFrame, table: str) -> DataFrame:
     ``mine`` (the message belongs to ``table``; the caller keeps only those)."""
     if "topic" in raw.columns:  # skip the other table's topic before parsing any JSON
         other = ORDER_ITEMS if table == ORDERS else ORDERS
-        raw = raw.where(F.col("topic").isNull()
-                        | (F.substring_index(F.col("topic"), ".", -1) != other))
+        raw = raw.where(
+            F.col("topic").isNull() | (F.substring_index(F.col("topic"), ".", -1) != other)
+        )
     topic = F.col("topic") if "topic" in raw.columns else F.lit(None).cast("string")
     key = F.col("key").cast("string") if "key" in raw.columns else F.lit(None).cast("string")
-    j = F.from_json("value", _message_schema(table),
-                    {"columnNameOfCorruptRecord": "_corrupt_record"})
-    msg = raw.select(F.col("value").alias("value"), F.coalesce("value", key).alias("raw"),
-                     topic.alias("topic"), j.alias("j"))
+    j = F.from_json(
+        "value", _message_schema(table), {"columnNameOfCorruptRecord": "_corrupt_record"}
+    )
+    msg = raw.select(
+        F.col("value").alias("value"),
+        F.coalesce("value", key).alias("raw"),
+        topic.alias("topic"),
+        j.alias("j"),
+    )
     env = F.when(F.col("j.payload").isNotNull(), F.col("j.payload")).otherwise(
-        F.struct(*[F.col(f"j.{c}").alias(c) for c in ("before", "after", "source", "op")]))
+        F.struct(*[F.col(f"j.{c}").alias(c) for c in ("before", "after", "source", "op")])
+    )
+
     def row_schema(image: str) -> Column:
-        return F.try_element_at(F.filter("j.schema.fields", lambda f: f["field"] == image),
-                                F.lit(1))
+        return F.try_element_at(
+            F.filter("j.schema.fields", lambda f: f["field"] == image), F.lit(1)
+        )
 
     row_fields = F.coalesce(row_schema("after"), row_schema("before"))
     decimal = F.try_element_at(
-        F.filter(row_fields["fields"], lambda f: f["field"] == _DECIMAL_FIELD[table]), F.lit(1))
+        F.filter(row_fields["fields"], lambda f: f["field"] == _DECIMAL_FIELD[table]), F.lit(1)
+    )
     shape_error = (
         F.when(F.col("value").isNull(), F.lit("tombstone"))
-        .when(F.col("j._corrupt_record").isNotNull() & F.try_parse_json("value").isNull(),
-              F.lit("not_json"))
+        .when(
+            F.col("j._corrupt_record").isNotNull() & F.try_parse_json("value").isNull(),
+            F.lit("not_json"),
+        )
         .when(F.col("j._corrupt_record").isNotNull(), F.lit("not_an_envelope"))
-        .when(env["op"].isNull(), F.lit("not_an_envelope")))
+        .when(env["op"].isNull(), F.lit("not_an_envelope"))
+    )
     routed = F.coalesce(F.substring_index(topic, ".", -1), env["source"]["table"])
     mine = routed == table
     if table == ORDERS:  # messages of no known table are dead-lettered here, once
         mine = mine | routed.isNull()
-    return msg.select("raw", "topic", env.alias("env"),
-                      decimal.alias("decimal"), shape_error.alias("shape_error"),
-                      F.coalesce(mine, F.lit(False)).alias("mine"))
+    return msg.select(
+        "raw",
+        "topic",
+        env.alias("env"),
+        decimal.alias("decimal"),
+        shape_error.alias("shape_error"),
+        F.coalesce(mine, F.lit(False)).alias("mine"),
+    )
 
 
 def _materialized(df: DataFrame) -> DataFrame:
@@ -172,17 +204,20 @@ def decode_decimal(text: Column, spec: Column, default_scale: int) -> Column:
     """
     scale = F.coalesce(spec["parameters"]["scale"].try_cast("int"), F.lit(default_scale))
     numeric = F.when(spec.isNotNull(), spec["type"].isin("string", "double")).otherwise(
-        text.rlike(r"^[+-]?[0-9]*\.?[0-9]*([eE][+-]?[0-9]+)?$") & text.rlike(r"[.eE]"))
+        text.rlike(r"^[+-]?[0-9]*\.?[0-9]*([eE][+-]?[0-9]+)?$") & text.rlike(r"[.eE]")
+    )
     raw = F.try_to_binary(text, F.lit("base64"))
     n = F.length(raw)
     unsigned = F.conv(F.hex(raw), 16, 10).try_cast("decimal(20,0)")
-    signed = F.when(F.substring(F.hex(raw), 1, 1) >= F.lit("8"),
-                    unsigned - F.pow(F.lit(2), n * 8).try_cast("decimal(20,0)")
-                    ).otherwise(unsigned)
+    signed = F.when(
+        F.substring(F.hex(raw), 1, 1) >= F.lit("8"),
+        unsigned - F.pow(F.lit(2), n * 8).try_cast("decimal(20,0)"),
+    ).otherwise(unsigned)
     divisor = F.concat(F.lit("1"), F.repeat(F.lit("0"), scale)).try_cast("decimal(20,0)")
-    precise = F.when((n >= 1) & (n <= 8) & scale.between(0, 18)
-                     & (spec.isNull() | (spec["type"] == "bytes")),
-                     F.try_divide(signed, divisor))
+    precise = F.when(
+        (n >= 1) & (n <= 8) & scale.between(0, 18) & (spec.isNull() | (spec["type"] == "bytes")),
+        F.try_divide(signed, divisor),
+    )
     exact = F.when(numeric, text.try_cast("decimal(38,18)")).otherwise(precise)
     fitted = exact.try_cast("decimal(10,2)")
     return F.when(fitted == exact, fitted)
@@ -190,10 +225,13 @@ def decode_decimal(text: Column, spec: Column, default_scale: int) -> Column:
 
 def _check(rules: list[tuple[Column, str | Column]]) -> Column:
     """The first failing rule's reason (rules are (is_bad, reason)); null when all pass."""
-    out = None
+    if not rules:
+        raise ValueError("no rules to check")
+    out: Column | None = None
     for bad, reason in rules:
         r = reason if isinstance(reason, Column) else F.lit(reason)
         out = F.when(bad, r) if out is None else out.when(bad, r)
+    assert out is not None
     return out
 
 
@@ -209,8 +247,12 @@ def _typed_rules(image: Column, typed: dict[str, Column], prefix: str) -> list[t
 Columns = Callable[[dict[str, Column], dict[str, Column]], list[Column]]
 
 
-def _finish(msg: DataFrame, typed_after: dict[str, Column], typed_before: dict[str, Column],
-            columns: Columns) -> Parsed:
+def _finish(
+    msg: DataFrame,
+    typed_after: dict[str, Column],
+    typed_before: dict[str, Column],
+    columns: Columns,
+) -> Parsed:
     """Check each message and type it: ``columns(after, before)`` gives the event's columns
     from the typed values of both images.
 
@@ -218,9 +260,14 @@ def _finish(msg: DataFrame, typed_after: dict[str, Column], typed_before: dict[s
     projection below a :func:`_materialized` boundary; the checks and the output columns
     read the results instead of repeating the expressions."""
     typed = msg.select(
-        "raw", "topic", "mine", "shape_error", "env",
+        "raw",
+        "topic",
+        "mine",
+        "shape_error",
+        "env",
         *[value.alias(f"_after_{name}") for name, value in typed_after.items()],
-        *[value.alias(f"_before_{name}") for name, value in typed_before.items()])
+        *[value.alias(f"_before_{name}") for name, value in typed_before.items()],
+    )
     after = {name: F.col(f"_after_{name}") for name in typed_after}
     before = {name: F.col(f"_before_{name}") for name in typed_before}
     env = F.col("env")
@@ -254,8 +301,9 @@ def _common(env: Column) -> list[Column]:
         env["op"].alias("op"),
         _long(src["lsn"]).alias("lsn"),
         F.timestamp_millis(_long(src["ts_ms"])).alias("commit_ts"),
-        ((env["op"] == "r") | F.coalesce(src["snapshot"].isin(*SNAPSHOT_FLAGS), F.lit(False))
-         ).alias("is_snapshot"),
+        (
+            (env["op"] == "r") | F.coalesce(src["snapshot"].isin(*SNAPSHOT_FLAGS), F.lit(False))
+        ).alias("is_snapshot"),
     ]
 
 
@@ -290,18 +338,25 @@ def parse_order_events(raw: DataFrame, *, default_scale: int = 2) -> Parsed:
 
     # _finish types both images once per message, checks them, then builds these columns
     # from the typed values (after / before)
-    return _finish(msg, typed("after"), typed("before"), lambda after, before: [
-        F.coalesce(after["id"], before["id"]).alias("order_id"),
-        _after_or_null(after["customer_id"]).alias("customer_id"),
-        _after_or_null(after["order_date"]).alias("order_ts"),
-        _after_or_null(env["after"]["status"]).alias("status"),
-        _after_or_null(after["total_amount"]).alias("amount"),
-        _before_or_null(before["customer_id"]).alias("before_customer_id"),
-        _before_or_null(before["order_date"]).alias("before_order_ts"),
-        _before_or_null(env["before"]["status"]).alias("before_status"),
-        _before_or_null(before["total_amount"]).alias("before_amount"),
-        *_common(env),
-    ])
+    return _finish(
+        msg,
+        typed("after"),
+        typed("before"),
+        lambda after, before: [
+            F.coalesce(after["id"], before["id"]).alias("order_id"),
+            _after_or_null(after["customer_id"]).alias("customer_id"),
+            _after_or_null(after["order_date"]).alias("order_ts"),
+            _after_or_null(env["after"]["status"]).alias("status"),
+            _after_or_null(after["total_amount"]).alias("amount"),
+            _before_or_null(before["customer_id"]).alias("before_customer_id"),
+            _before_or_null(before["order_date"]).alias("before_order_ts"),
+            _before_or_null(env["before"]["status"]).alias("before_status"),
+            _before_or_null(before["total_amount"]).alias("before_amount"),
+            *_common(env),
+        ],
+    )
+
+
 # endregion
 
 
@@ -324,15 +379,20 @@ def parse_item_events(raw: DataFrame, *, default_scale: int = 2) -> Parsed:
             "unit_price": decode_decimal(row["unit_price"], dec, default_scale),
         }
 
-    return _finish(msg, typed("after"), typed("before"), lambda after, before: [
-        F.coalesce(after["id"], before["id"]).alias("item_id"),
-        _after_or_null(after["order_id"]).alias("order_id"),
-        _after_or_null(after["product_id"]).alias("product_id"),
-        _after_or_null(after["quantity"]).alias("quantity"),
-        _after_or_null(after["unit_price"]).alias("unit_price"),
-        _before_or_null(before["order_id"]).alias("before_order_id"),
-        _before_or_null(before["product_id"]).alias("before_product_id"),
-        _before_or_null(before["quantity"]).alias("before_quantity"),
-        _before_or_null(before["unit_price"]).alias("before_unit_price"),
-        *_common(env),
-    ])
+    return _finish(
+        msg,
+        typed("after"),
+        typed("before"),
+        lambda after, before: [
+            F.coalesce(after["id"], before["id"]).alias("item_id"),
+            _after_or_null(after["order_id"]).alias("order_id"),
+            _after_or_null(after["product_id"]).alias("product_id"),
+            _after_or_null(after["quantity"]).alias("quantity"),
+            _after_or_null(after["unit_price"]).alias("unit_price"),
+            _before_or_null(before["order_id"]).alias("before_order_id"),
+            _before_or_null(before["product_id"]).alias("before_product_id"),
+            _before_or_null(before["quantity"]).alias("before_quantity"),
+            _before_or_null(before["unit_price"]).alias("before_unit_price"),
+            *_common(env),
+        ],
+    )

@@ -21,7 +21,7 @@ import importlib.util
 import re
 import shutil
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -32,9 +32,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cdc_features.definitions import CustomerFeatures, ProductFeatures
+from cdc_features import LAB_DIR
+from cdc_features.core.definitions import CustomerFeatures, ProductFeatures
+from cdc_features.core.spec import CUSTOMER, PRODUCT
+from cdc_features.stores.layout import from_micros, to_micros
 
-LAB_DIR = Path(__file__).resolve().parents[2]
 FEATURE_REPO = LAB_DIR / "feature_repo"
 
 CUSTOMER_VIEW = "customer_features"
@@ -66,19 +68,15 @@ PUSH_COLUMNS: dict[str, dict[str, pa.DataType]] = {
 }
 PUSH_VIEW = {CUSTOMER_PUSH: CUSTOMER_VIEW, PRODUCT_PUSH: PRODUCT_VIEW}
 
+# The online features of each view, named as in the feature spec. ``last_order_ts_us`` is the
+# exact order time beside Feast's whole-second timestamp; ``days_since_last_order`` is an
+# on-demand feature computed from it at the read time (``read_ts_us``).
 CUSTOMER_FEATURE_REFS = [
-    f"{CUSTOMER_VIEW}:order_count_30d",
-    f"{CUSTOMER_VIEW}:total_spend_30d",
-    f"{CUSTOMER_VIEW}:avg_order_value_30d",
-    f"{CUSTOMER_VIEW}:last_order_ts",
+    *(f"{CUSTOMER_VIEW}:{name}" for name in CUSTOMER.features if name != "days_since_last_order"),
     f"{CUSTOMER_VIEW}:last_order_ts_us",
     f"{RECENCY_VIEW}:days_since_last_order",
 ]
-PRODUCT_FEATURE_REFS = [
-    f"{PRODUCT_VIEW}:units_sold_7d",
-    f"{PRODUCT_VIEW}:revenue_7d",
-    f"{PRODUCT_VIEW}:unique_customers_7d",
-]
+PRODUCT_FEATURE_REFS = [f"{PRODUCT_VIEW}:{name}" for name in PRODUCT.features]
 
 
 class FeastPushError(ValueError):
@@ -125,15 +123,20 @@ def prepare_repo(dest: Path, redis_url: str, *, source: Path = FEATURE_REPO) -> 
         shutil.copyfile(Path(source) / name, dest / name)
     yaml_path = dest / "feature_store.yaml"
     text = yaml_path.read_text()
-    text, n = re.subn(r'connection_string: ".*"',
-                      f'connection_string: "{redis_connection_string(redis_url)}"', text)
+    text, n = re.subn(
+        r'connection_string: ".*"',
+        f'connection_string: "{redis_connection_string(redis_url)}"',
+        text,
+    )
     if n != 1:
         raise ValueError(f"{yaml_path}: expected one online_store connection_string")
     yaml_path.write_text(text)
     data = dest / "data"
     data.mkdir(exist_ok=True)
-    for file_name, columns in (("customer_features.parquet", CUSTOMER_COLUMNS),
-                               ("product_features.parquet", PRODUCT_COLUMNS)):
+    for file_name, columns in (
+        ("customer_features.parquet", CUSTOMER_COLUMNS),
+        ("product_features.parquet", PRODUCT_COLUMNS),
+    ):
         if not (data / file_name).exists():
             pq.write_table(_empty_table(columns), data / file_name)
     store = FeatureStore(repo_path=str(dest))
@@ -148,48 +151,43 @@ def open_store(repo: Path) -> Any:
     return FeatureStore(repo_path=str(repo))
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def to_micros(ts: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime."""
-    return (ts - EPOCH) // timedelta(microseconds=1)
-
-
-def from_micros(us: int) -> datetime:
-    """The UTC datetime of microseconds since the epoch."""
-    return EPOCH + timedelta(microseconds=us)
-
-
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def customer_push_frame(features: Iterable[CustomerFeatures],
-                        event_timestamp: datetime) -> pd.DataFrame:
+def customer_push_frame(
+    features: Iterable[CustomerFeatures], event_timestamp: datetime
+) -> pd.DataFrame:
     """Rows for ``customer_features_push``: the features as of ``event_timestamp``."""
-    rows = [{
-        "customer_id": f.customer_id,
-        "event_timestamp": event_timestamp,
-        "order_count_30d": f.order_count_30d,
-        "total_spend_30d": _money(f.total_spend_30d),
-        "avg_order_value_30d": _money(f.avg_order_value_30d),
-        "last_order_ts": f.last_order_ts,
-        "last_order_ts_us": None if f.last_order_ts is None else to_micros(f.last_order_ts),
-    } for f in features]
+    rows = [
+        {
+            "customer_id": f.customer_id,
+            "event_timestamp": event_timestamp,
+            "order_count_30d": f.order_count_30d,
+            "total_spend_30d": _money(f.total_spend_30d),
+            "avg_order_value_30d": _money(f.avg_order_value_30d),
+            "last_order_ts": f.last_order_ts,
+            "last_order_ts_us": None if f.last_order_ts is None else to_micros(f.last_order_ts),
+        }
+        for f in features
+    ]
     return _typed_frame(rows, CUSTOMER_COLUMNS)
 
 
-def product_push_frame(features: Iterable[ProductFeatures],
-                       event_timestamp: datetime) -> pd.DataFrame:
+def product_push_frame(
+    features: Iterable[ProductFeatures], event_timestamp: datetime
+) -> pd.DataFrame:
     """Rows for ``product_features_push``: the features as of ``event_timestamp``."""
-    rows = [{
-        "product_id": f.product_id,
-        "event_timestamp": event_timestamp,
-        "units_sold_7d": f.units_sold_7d,
-        "revenue_7d": _money(f.revenue_7d),
-        "unique_customers_7d": f.unique_customers_7d,
-    } for f in features]
+    rows = [
+        {
+            "product_id": f.product_id,
+            "event_timestamp": event_timestamp,
+            "units_sold_7d": f.units_sold_7d,
+            "revenue_7d": _money(f.revenue_7d),
+            "unique_customers_7d": f.unique_customers_7d,
+        }
+        for f in features
+    ]
     return _typed_frame(rows, PRODUCT_COLUMNS)
 
 
@@ -207,18 +205,21 @@ def validate_push_frame(push_source: str, df: pd.DataFrame) -> None:
     mismatch, and a mistyped one deep inside protobuf conversion.
     """
     if push_source not in PUSH_COLUMNS:
-        raise FeastPushError(f"unknown push source {push_source!r}; "
-                             f"expected one of {sorted(PUSH_COLUMNS)}")
+        raise FeastPushError(
+            f"unknown push source {push_source!r}; expected one of {sorted(PUSH_COLUMNS)}"
+        )
     view = PUSH_VIEW[push_source]
     expected = PUSH_COLUMNS[push_source]
     missing = [c for c in expected if c not in df.columns]
     if missing:
-        raise FeastPushError(f"push to feature view {view!r} ({push_source}): "
-                             f"missing column(s) {missing}")
+        raise FeastPushError(
+            f"push to feature view {view!r} ({push_source}): missing column(s) {missing}"
+        )
     extra = [c for c in df.columns if c not in expected]
     if extra:
-        raise FeastPushError(f"push to feature view {view!r} ({push_source}): "
-                             f"unexpected column(s) {extra}")
+        raise FeastPushError(
+            f"push to feature view {view!r} ({push_source}): unexpected column(s) {extra}"
+        )
     for name, arrow_type in expected.items():
         try:
             got = pa.Array.from_pandas(df[name])
@@ -230,11 +231,13 @@ def validate_push_frame(push_source: str, df: pd.DataFrame) -> None:
         if not _compatible(got.type, arrow_type):
             raise FeastPushError(
                 f"push to feature view {view!r} ({push_source}): column {name!r} "
-                f"expected {arrow_type}, got {got.type}")
+                f"expected {arrow_type}, got {got.type}"
+            )
     ts = df["event_timestamp"]
     if ts.isna().any():
-        raise FeastPushError(f"push to feature view {view!r} ({push_source}): "
-                             "column 'event_timestamp' has nulls")
+        raise FeastPushError(
+            f"push to feature view {view!r} ({push_source}): column 'event_timestamp' has nulls"
+        )
 
 
 def _compatible(got: pa.DataType, expected: pa.DataType) -> bool:
@@ -275,16 +278,16 @@ def _to_int(value: Any) -> int | None:
     return int(value)
 
 
-def online_customer_features(store: Any, customer_ids: Sequence[int],
-                             at: datetime) -> dict[int, CustomerFeatures | None]:
+def online_customer_features(
+    store: Any, customer_ids: Sequence[int], at: datetime
+) -> dict[int, CustomerFeatures | None]:
     """Serving read: the Feast online values of ``customer_ids`` read at ``at``.
 
     ``None`` for a customer Feast has no row for (unknown entity: Feast returns nulls).
     """
     read_ts_us = to_micros(at)
     rows = [{"customer_id": int(c), "read_ts_us": read_ts_us} for c in customer_ids]
-    result = store.get_online_features(features=CUSTOMER_FEATURE_REFS,
-                                       entity_rows=rows).to_dict()
+    result = store.get_online_features(features=CUSTOMER_FEATURE_REFS, entity_rows=rows).to_dict()
     out: dict[int, CustomerFeatures | None] = {}
     for i, cid in enumerate(customer_ids):
         count = _to_int(result["order_count_30d"][i])
@@ -302,12 +305,12 @@ def online_customer_features(store: Any, customer_ids: Sequence[int],
     return out
 
 
-def online_product_features(store: Any, product_ids: Sequence[int]
-                            ) -> dict[int, ProductFeatures | None]:
+def online_product_features(
+    store: Any, product_ids: Sequence[int]
+) -> dict[int, ProductFeatures | None]:
     """Serving read of product features; ``None`` for an unknown product."""
     rows = [{"product_id": int(p)} for p in product_ids]
-    result = store.get_online_features(features=PRODUCT_FEATURE_REFS,
-                                       entity_rows=rows).to_dict()
+    result = store.get_online_features(features=PRODUCT_FEATURE_REFS, entity_rows=rows).to_dict()
     out: dict[int, ProductFeatures | None] = {}
     for i, pid in enumerate(product_ids):
         units = _to_int(result["units_sold_7d"][i])
@@ -315,9 +318,11 @@ def online_product_features(store: Any, product_ids: Sequence[int]
             out[int(pid)] = None
             continue
         out[int(pid)] = ProductFeatures(
-            product_id=int(pid), units_sold_7d=units,
+            product_id=int(pid),
+            units_sold_7d=units,
             revenue_7d=_to_decimal(result["revenue_7d"][i]) or Decimal("0.00"),
-            unique_customers_7d=_to_int(result["unique_customers_7d"][i]) or 0)
+            unique_customers_7d=_to_int(result["unique_customers_7d"][i]) or 0,
+        )
     return out
 
 
@@ -340,19 +345,20 @@ def training_frame(store: Any, entity_df: pd.DataFrame) -> pd.DataFrame:
     # rows, none of them at or before the row's timestamp (within the ttl), instead of
     # returning nulls; join back on the row id so every training row is kept.
     feature_cols = [ref.split(":")[1] for ref in CUSTOMER_FEATURE_REFS]
-    out = frame.merge(found[[ROW_ID, *feature_cols]], on=ROW_ID, how="left",
-                      validate="one_to_one")
+    out = frame.merge(found[[ROW_ID, *feature_cols]], on=ROW_ID, how="left", validate="one_to_one")
     return out.sort_values(ROW_ID).drop(columns=[ROW_ID, "read_ts_us"]).reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cdc_features.feast_store prepare --repo DIR --redis-url URL``."""
+    """``python -m cdc_features.stores.feast_store prepare --repo DIR --redis-url URL``."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m cdc_features.feast_store")
+    parser = argparse.ArgumentParser(prog="python -m cdc_features.stores.feast_store")
     sub = parser.add_subparsers(dest="command", required=True)
-    prep = sub.add_parser("prepare", help="copy feature_repo/ to --repo, point it at "
-                                          "--redis-url and apply it (feast apply)")
+    prep = sub.add_parser(
+        "prepare",
+        help="copy feature_repo/ to --repo, point it at --redis-url and apply it (feast apply)",
+    )
     prep.add_argument("--repo", type=Path, required=True)
     prep.add_argument("--redis-url", required=True)
     args = parser.parse_args(argv)
@@ -360,8 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repo must be a working copy, not the committed feature_repo/")
     store = prepare_repo(args.repo, args.redis_url)
     views = sorted(v.name for v in store.list_feature_views())
-    print(f"applied {args.repo}: feature views {', '.join(views)}; online store "
-          f"{redis_connection_string(args.redis_url)}")
+    print(
+        f"applied {args.repo}: feature views {', '.join(views)}; online store "
+        f"{redis_connection_string(args.redis_url)}"
+    )
     return 0
 
 

@@ -14,11 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-CUSTOMER_WINDOW_DAYS = 30
-PRODUCT_WINDOW_DAYS = 7
+from cdc_features.core.spec import CUSTOMER_WINDOW_DAYS, PRODUCT_WINDOW_DAYS
+
+__all__ = [
+    "CUSTOMER_WINDOW_DAYS",
+    "PRODUCT_WINDOW_DAYS",
+    "CustomerFeatures",
+    "Line",
+    "ProductFeatures",
+    "Tile",
+    "customer_features_from_tiles",
+    "product_features_from_lines",
+    "window_days",
+]
+
 CENTS = Decimal("0.01")
 ONE_DAY = timedelta(days=1)
 
@@ -89,7 +101,7 @@ class Line:
 def _utc(at: datetime) -> datetime:
     if at.tzinfo is None:
         raise ValueError("read time must be timezone-aware (UTC)")
-    return at.astimezone(timezone.utc)
+    return at.astimezone(UTC)
 
 
 def window_days(at: datetime, days: int) -> tuple[date, date]:
@@ -98,9 +110,11 @@ def window_days(at: datetime, days: int) -> tuple[date, date]:
     return last - timedelta(days=days - 1), last
 
 
-def customer_features_from_tiles(customer_id: int, tiles: Iterable[Tile],
-                                 at: datetime) -> CustomerFeatures:
-    """The customer's features at ``at`` from its daily tiles (tiles outside the window are ignored)."""
+def customer_features_from_tiles(
+    customer_id: int, tiles: Iterable[Tile], at: datetime
+) -> CustomerFeatures:
+    """The customer's features at ``at`` from its daily tiles (those outside the window are
+    ignored)."""
     at = _utc(at)
     first, last = window_days(at, CUSTOMER_WINDOW_DAYS)
     count = 0
@@ -121,8 +135,9 @@ def customer_features_from_tiles(customer_id: int, tiles: Iterable[Tile],
     return CustomerFeatures(customer_id, count, total, avg, last_ts, days_since)
 
 
-def product_features_from_lines(product_id: int, lines: Iterable[Line],
-                                at: datetime) -> ProductFeatures:
+def product_features_from_lines(
+    product_id: int, lines: Iterable[Line], at: datetime
+) -> ProductFeatures:
     """The product's features at ``at`` from its active order lines (others are ignored)."""
     first, last = window_days(at, PRODUCT_WINDOW_DAYS)
     units = 0

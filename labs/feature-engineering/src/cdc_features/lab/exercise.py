@@ -10,7 +10,7 @@ The checker replays a known Debezium log (``exercise_log``) as a stream, one fil
 micro-batch, through ``parse_order_events`` and the student's ``build_customer_tiles``,
 keeps the emitted tiles as a feature store would (absolute upserts), and after every
 micro-batch and at several read times compares the student's features with the batch
-reference (``reference.reference_customer_features``). It prints pass/fail per feature
+reference (``core.reference.reference_customer_features``). It prints pass/fail per feature
 with the expected and the received values, and exits non-zero on any difference.
 
 ``--solution`` checks the lab's own implementation through the same interface.
@@ -23,7 +23,6 @@ import contextlib
 import importlib.util
 import io
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -37,13 +36,16 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, Row, SparkSession
-from pyspark.sql import functions as F
 
-from cdc_features.definitions import CustomerFeatures, Tile, customer_features_from_tiles
-from cdc_features.envelope import parse_order_events
-from cdc_features.pitfalls import OrderLog, Record
+from cdc_features import LAB_DIR
+from cdc_features.core.debezium_json import Record
+from cdc_features.core.definitions import CustomerFeatures, Tile, customer_features_from_tiles
+from cdc_features.core.envelope import parse_order_events
+from cdc_features.core.features import compute_customer_features
+from cdc_features.core.reference import reference_customer_features
+from cdc_features.lab.stories import exercise_log
+from cdc_features.testing import FileStream
 
-LAB_DIR = Path(__file__).resolve().parents[2]
 STARTER_FILE = LAB_DIR / "starter" / "customer_features.py"
 FEATURES = ("order_count_30d", "total_spend_30d", "avg_order_value_30d")
 TILE_COLUMNS = ("customer_id", "day", "order_count", "total_spend", "last_order_ts")
@@ -70,78 +72,14 @@ class Implementation(Protocol):
 
 
 # ---------------------------------------------------------------------------
-# The known event log: three customers, four deliveries (micro-batches).
-# ---------------------------------------------------------------------------
-
-def exercise_log() -> list[list[Record]]:
-    """The exercise's Debezium log of ``inventory.orders``, split into four deliveries.
-
-    1. 2026-03-01 08:00 initial snapshot (``op = r``) of five February orders;
-    2. 2026-03-02..05: new orders, an amount update, a redelivered event, a cancellation;
-    3. 2026-03-10..15: more orders, a delete (+ tombstone), a late-arriving back-dated order;
-    4. 2026-04-02..04: customer 101 orders again; 102 and 103 stay silent, their counts decay.
-    """
-    log = OrderLog(schemas=True)
-    deliveries: list[list[Record]] = []
-
-    def delivery() -> None:
-        deliveries.append(log.records[sum(len(d) for d in deliveries):])
-
-    snap = "2026-03-01T08:00:00"
-    log.snapshot(1, 101, "2026-02-03T10:15:00", "80.00", at=snap, status="shipped")
-    log.snapshot(2, 101, "2026-02-14T19:40:00", "35.50", at=snap, status="shipped")
-    log.snapshot(3, 102, "2026-02-20T09:05:00", "120.00", at=snap, status="shipped")
-    log.snapshot(4, 103, "2026-02-25T13:30:00", "15.99", at=snap, status="shipped")
-    log.snapshot(5, 103, "2026-02-27T16:00:00", "42.00", at=snap, status="pending")
-    delivery()
-
-    o6 = log.create(6, 101, "2026-03-02T11:00:00", "60.00")
-    log.update(o6, "2026-03-02T11:20:00", total_amount="64.50")
-    log.redeliver_last()
-    o7 = log.create(7, 102, "2026-03-03T08:30:00", "19.90")
-    log.update(o7, "2026-03-03T09:00:00", status="cancelled")
-    log.create(8, 102, "2026-03-05T21:45:00", "250.00")
-    delivery()
-
-    o9 = log.create(9, 101, "2026-03-10T10:10:00", "33.33")
-    log.create(10, 103, "2026-03-11T12:00:00", "7.25")
-    log.delete(o9, "2026-03-12T09:00:00")
-    log.create(11, 102, "2026-03-04T18:00:00", "10.01", commit="2026-03-14T10:00:00")
-    log.create(12, 101, "2026-03-15T07:30:00", "100.00")
-    delivery()
-
-    log.create(13, 101, "2026-04-02T15:00:00", "49.99")
-    o14 = log.create(14, 101, "2026-04-04T09:00:00", "0.01")
-    log.update(o14, "2026-04-04T09:01:00", total_amount="0.02")
-    delivery()
-    return deliveries
-
-
-def write_log_files(deliveries: list[list[Record]], directory: Path) -> list[Path]:
-    """One JSON-lines file per delivery, modification times in delivery order."""
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, records in enumerate(deliveries):
-        path = directory / f"orders-{index:03d}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        os.utime(path, (1_700_000_000 + index, 1_700_000_000 + index))
-        paths.append(path)
-    return paths
-
-
-RAW_SCHEMA = "topic string, key string, value string"
-
-
-# ---------------------------------------------------------------------------
 # The lab's own implementation behind the exercise interface.
 # ---------------------------------------------------------------------------
+
 
 class Solution:
     """The lab's answer through the exercise interface (for ``--solution``)."""
 
     def build_customer_tiles(self, order_events: DataFrame) -> DataFrame:
-        from cdc_features.features import compute_customer_features
-
         return compute_customer_features(order_events).select(*TILE_COLUMNS)
 
     def customer_features_at(self, tiles: DataFrame, at: datetime) -> DataFrame:
@@ -149,17 +87,27 @@ class Solution:
         for row in tiles.collect():
             by_customer.setdefault(row["customer_id"], []).append(_tile(row))
         rows = [customer_features_from_tiles(cid, ts, at) for cid, ts in by_customer.items()]
-        schema = ("customer_id long, order_count_30d int, total_spend_30d decimal(12,2), "
-                  "avg_order_value_30d decimal(12,2)")
+        schema = (
+            "customer_id long, order_count_30d int, total_spend_30d decimal(12,2), "
+            "avg_order_value_30d decimal(12,2)"
+        )
         return tiles.sparkSession.createDataFrame(
-            [(f.customer_id, f.order_count_30d, f.total_spend_30d, f.avg_order_value_30d)
-             for f in rows], schema)
+            [
+                (f.customer_id, f.order_count_30d, f.total_spend_30d, f.avg_order_value_30d)
+                for f in rows
+            ],
+            schema,
+        )
 
 
 def _tile(row: Row) -> Tile:
     ts = row["last_order_ts"]
-    return Tile(day=row["day"], order_count=row["order_count"], total_spend=row["total_spend"],
-                last_order_ts=None if ts is None else ts.replace(tzinfo=UTC))
+    return Tile(
+        day=row["day"],
+        order_count=row["order_count"],
+        total_spend=row["total_spend"],
+        last_order_ts=None if ts is None else ts.replace(tzinfo=UTC),
+    )
 
 
 def load_starter(path: Path = STARTER_FILE) -> ModuleType:
@@ -175,6 +123,7 @@ def load_starter(path: Path = STARTER_FILE) -> ModuleType:
 # ---------------------------------------------------------------------------
 # Running the student's functions as a stream, comparing with the reference.
 # ---------------------------------------------------------------------------
+
 
 @dataclass
 class Report:
@@ -199,8 +148,10 @@ def _call(name: str, fn: Callable[..., DataFrame], *args: Any) -> DataFrame:
 def _features_by_customer(df: DataFrame) -> dict[int, dict[str, Any]]:
     missing = [c for c in ("customer_id", *FEATURES) if c not in df.columns]
     if missing:
-        raise ValueError(f"customer_features_at must return columns {('customer_id', *FEATURES)}; "
-                         f"missing {missing} (got {df.columns})")
+        raise ValueError(
+            f"customer_features_at must return columns {('customer_id', *FEATURES)}; "
+            f"missing {missing} (got {df.columns})"
+        )
     return {row["customer_id"]: row.asDict() for row in df.collect()}
 
 
@@ -212,8 +163,6 @@ def commit_time(record: Record) -> datetime:
 
 
 def _expected(records: Iterable[Record], at: datetime) -> dict[int, CustomerFeatures]:
-    from cdc_features.reference import reference_customer_features
-
     return reference_customer_features(list(records), at)
 
 
@@ -223,17 +172,30 @@ def _as_decimal(value: Any) -> Any:
     return Decimal(str(value))
 
 
-def compare(report: Report, label: str, at: datetime,
-            expected: dict[int, CustomerFeatures], got: dict[int, dict[str, Any]]) -> None:
+def compare(
+    report: Report,
+    label: str,
+    at: datetime,
+    expected: dict[int, CustomerFeatures],
+    got: dict[int, dict[str, Any]],
+) -> None:
     """Compare at one read time; a customer absent from ``got`` reads as zero orders."""
     for cid in sorted(set(expected) | set(got)):
         want = expected.get(cid)
-        row = got.get(cid, {"order_count_30d": 0, "total_spend_30d": Decimal("0.00"),
-                            "avg_order_value_30d": None})
+        row = got.get(
+            cid,
+            {"order_count_30d": 0, "total_spend_30d": Decimal("0.00"), "avg_order_value_30d": None},
+        )
         for feature in FEATURES:
-            want_value = (getattr(want, feature) if want is not None
-                          else {"order_count_30d": 0, "total_spend_30d": Decimal("0.00"),
-                                "avg_order_value_30d": None}[feature])
+            want_value = (
+                getattr(want, feature)
+                if want is not None
+                else {
+                    "order_count_30d": 0,
+                    "total_spend_30d": Decimal("0.00"),
+                    "avg_order_value_30d": None,
+                }[feature]
+            )
             got_value = row.get(feature)
             if feature != "order_count_30d":
                 got_value = _as_decimal(got_value)
@@ -241,15 +203,14 @@ def compare(report: Report, label: str, at: datetime,
             if got_value != want_value:
                 report.failures[feature].append(
                     f"{label}, T={at:%Y-%m-%dT%H:%MZ}, customer {cid}: "
-                    f"expected {want_value}, got {got_value}")
+                    f"expected {want_value}, got {got_value}"
+                )
 
 
 def run_check(spark: SparkSession, impl: Implementation, workdir: Path) -> Report:
     """Replay the exercise log as a stream through ``impl`` and compare with the reference."""
     report = Report()
     deliveries = exercise_log()
-    input_dir = workdir / "input"
-    write_log_files(deliveries, input_dir)
     tiles: dict[tuple[int, Any], tuple[Any, ...]] = {}
     seen: list[Record] = []
     errors: list[BaseException] = []
@@ -260,48 +221,49 @@ def run_check(spark: SparkSession, impl: Implementation, workdir: Path) -> Repor
                 tiles[(row["customer_id"], row["day"])] = tuple(row)
             seen.extend(deliveries[batch_id])
             at = max(commit_time(r) for r in deliveries[batch_id] if r["value"] is not None)
-            current = spark.createDataFrame(list(tiles.values()), batch_df.select(*TILE_COLUMNS).schema)
-            got = _features_by_customer(_call("customer_features_at",
-                                              impl.customer_features_at, current, at))
+            current = spark.createDataFrame(
+                list(tiles.values()), batch_df.select(*TILE_COLUMNS).schema
+            )
+            got = _features_by_customer(
+                _call("customer_features_at", impl.customer_features_at, current, at)
+            )
             compare(report, f"after delivery {batch_id + 1}", at, _expected(seen, at), got)
         except BaseException as error:  # surfaced after the query stops
             errors.append(error)
             raise
 
-    raw = (spark.readStream.schema(RAW_SCHEMA).option("maxFilesPerTrigger", 1)
-           .json(str(input_dir)))
-    events = parse_order_events(raw).events
-    tiles_stream = _call("build_customer_tiles", impl.build_customer_tiles, events)
-    missing = [c for c in TILE_COLUMNS if c not in tiles_stream.columns]
-    if missing:
-        raise ValueError(f"build_customer_tiles must return columns {TILE_COLUMNS}; "
-                         f"missing {missing} (got {tiles_stream.columns})")
-    # One micro-batch per delivery: no extra no-data batches (they only evict state).
-    no_data_key = "spark.sql.streaming.noDataMicroBatches.enabled"
-    previous = spark.conf.get(no_data_key)
-    spark.conf.set(no_data_key, "false")
-    try:
-        query = (tiles_stream.writeStream.outputMode("update")
-                 .option("checkpointLocation", str(workdir / "checkpoint"))
-                 .foreachBatch(on_batch)
-                 .trigger(availableNow=True)
-                 .start())
-    finally:
-        spark.conf.set(no_data_key, previous)
-    try:
-        query.awaitTermination()
-    except Exception:
-        if not errors:
-            raise
+    with FileStream(spark, workdir) as stream:
+        for delivery in deliveries:
+            stream.add(delivery)
+        events = parse_order_events(stream.source()).events
+        tiles_stream = _call("build_customer_tiles", impl.build_customer_tiles, events)
+        missing = [c for c in TILE_COLUMNS if c not in tiles_stream.columns]
+        if missing:
+            raise ValueError(
+                f"build_customer_tiles must return columns {TILE_COLUMNS}; "
+                f"missing {missing} (got {tiles_stream.columns})"
+            )
+        # One micro-batch per delivery: no extra no-data batches (they only evict state).
+        query = stream.start(
+            "exercise", tiles_stream, on_batch, available_now=True, no_data_batches=False
+        )
+        try:
+            query.awaitTermination()
+        except Exception:
+            if not errors:
+                raise
     if errors:
         raise errors[0]
-    final = spark.createDataFrame(list(tiles.values()),
-                                  "customer_id long, day date, order_count int, "
-                                  "total_spend decimal(12,2), last_order_ts timestamp")
+    final = spark.createDataFrame(
+        list(tiles.values()),
+        "customer_id long, day date, order_count int, "
+        "total_spend decimal(12,2), last_order_ts timestamp",
+    )
     everything = [r for d in deliveries for r in d]
     for at in READ_TIMES:
-        got = _features_by_customer(_call("customer_features_at",
-                                          impl.customer_features_at, final, at))
+        got = _features_by_customer(
+            _call("customer_features_at", impl.customer_features_at, final, at)
+        )
         compare(report, "after the whole log", at, _expected(everything, at), got)
     return report
 
@@ -314,13 +276,21 @@ def format_report(report: Report, label: str) -> str:
     for feature in FEATURES:
         failures = report.failures[feature]
         status = "PASS" if not failures else "FAIL"
-        lines.append(f"  {status}  {feature}: {report.checked[feature] - len(failures)}"
-                     f"/{report.checked[feature]} values match the reference")
+        lines.append(
+            f"  {status}  {feature}: {report.checked[feature] - len(failures)}"
+            f"/{report.checked[feature]} values match the reference"
+        )
         lines += [f"        {line}" for line in failures[:5]]
         if len(failures) > 5:
             lines.append(f"        … and {len(failures) - 5} more")
-    lines.append("Result: " + ("all features match the reference" if report.ok
-                               else "some features differ from the reference"))
+    lines.append(
+        "Result: "
+        + (
+            "all features match the reference"
+            if report.ok
+            else "some features differ from the reference"
+        )
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -330,9 +300,10 @@ def check(spark: SparkSession, impl: Implementation, label: str) -> tuple[Report
     try:
         report = run_check(spark, impl, workdir)
     except NotImplementedYet as error:
-        report = Report(error=f"{error} — open {STARTER_FILE.relative_to(LAB_DIR)} "
-                              "and replace the TODOs")
-    except Exception as error:  # the student's code failed: show why, fail the check
+        report = Report(
+            error=f"{error} — open {STARTER_FILE.relative_to(LAB_DIR)} and replace the TODOs"
+        )
+    except Exception as error:  # noqa: BLE001 - the student's code failed: show why, fail
         detail = "".join(traceback.format_exception_only(type(error), error)).strip()
         report = Report(error=f"the pipeline failed: {detail}")
     finally:
@@ -350,18 +321,28 @@ def console_output(spark: SparkSession, starter: Path = STARTER_FILE) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check the «Customer Features Pipeline» exercise.")
-    parser.add_argument("--solution", action="store_true",
-                        help="use the lab's own implementation instead of the starter's functions")
-    parser.add_argument("--console", action="store_true",
-                        help="run the exercise pipeline and print the features per micro-batch")
-    parser.add_argument("--starter", type=Path, default=STARTER_FILE,
-                        help="the student's file (default: %(default)s)")
+    parser.add_argument(
+        "--solution",
+        action="store_true",
+        help="use the lab's own implementation instead of the starter's functions",
+    )
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="run the exercise pipeline and print the features per micro-batch",
+    )
+    parser.add_argument(
+        "--starter",
+        type=Path,
+        default=STARTER_FILE,
+        help="the student's file (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    from cdc_features.spark import get_spark
+    from cdc_features.job.spark import get_spark
 
     spark = get_spark("exercise-check")
     starter = load_starter(args.starter)
-    impl: Implementation = Solution() if args.solution else starter  # type: ignore[assignment]
+    impl: Implementation = Solution() if args.solution else starter
     if args.console:
         try:
             starter.run_console(spark, impl)
@@ -369,9 +350,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Not implemented yet: {error}. Fill in the TODOs, then run the check again.")
             return 1
         return 0
-    label = ("lab solution (cdc_features.features + definitions)" if args.solution
-             else str(args.starter.resolve().relative_to(LAB_DIR)
-                      if args.starter.resolve().is_relative_to(LAB_DIR) else args.starter))
+    label = (
+        "lab solution (cdc_features.core.features + definitions)"
+        if args.solution
+        else str(
+            args.starter.resolve().relative_to(LAB_DIR)
+            if args.starter.resolve().is_relative_to(LAB_DIR)
+            else args.starter
+        )
+    )
     report, text = check(spark, impl, label)
     sys.stdout.write(text)
     return 0 if report.ok else 1

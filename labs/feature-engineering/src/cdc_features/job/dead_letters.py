@@ -61,25 +61,35 @@ class DeadLetterCounter:
         return self.by_reason().get(TOMBSTONE, 0)
 
 
-def make_dead_letter_writer(directory: Path,
-                            counter: DeadLetterCounter) -> Callable[[DataFrame, int], None]:
+def make_dead_letter_writer(
+    directory: Path, counter: DeadLetterCounter
+) -> Callable[[DataFrame, int], None]:
     """A foreachBatch function that stores and counts the dead letters of a micro-batch."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "_counts").mkdir(exist_ok=True)
 
     def write_dead_letters(batch_df: DataFrame, batch_id: int) -> None:
         letters = batch_df.select("raw", "reason", "topic").withColumn(
-            "batch_id", F.lit(batch_id).cast("long"))
+            "batch_id", F.lit(batch_id).cast("long")
+        )
         letters.persist()
         try:
             code = F.substring_index("reason", ":", 1)
-            counts = {row["code"]: int(row["n"]) for row in
-                      letters.groupBy(code.alias("code")).agg(F.count("*").alias("n")).collect()}
+            counts = {
+                row["code"]: int(row["n"])
+                for row in letters.groupBy(code.alias("code"))
+                .agg(F.count("*").alias("n"))
+                .collect()
+            }
             errors = counts.get(TOMBSTONE, 0) != sum(counts.values())
             if errors:
-                (letters.filter(F.col("reason") != TOMBSTONE).coalesce(1)
-                 .write.mode("overwrite").option("ignoreNullFields", "false")
-                 .json(str(directory / f"batch={batch_id}")))
+                (
+                    letters.filter(F.col("reason") != TOMBSTONE)
+                    .coalesce(1)
+                    .write.mode("overwrite")
+                    .option("ignoreNullFields", "false")
+                    .json(str(directory / f"batch={batch_id}"))
+                )
             (directory / "_counts" / f"{batch_id}.json").write_text(json.dumps(counts))
             counter.record(batch_id, counts)
         finally:

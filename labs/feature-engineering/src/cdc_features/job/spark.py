@@ -1,4 +1,4 @@
-"""SparkSession factory shared by the pipeline, the tests and the benchmarks."""
+"""SparkSession factory shared by the job, the lab, the tests and the benchmarks."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pyspark.sql import SparkSession
 
 SPARK_VERSION = "4.1.1"
 KAFKA_PACKAGE = f"org.apache.spark:spark-sql-kafka-0-10_2.13:{SPARK_VERSION}"
-ROCKSDB_PROVIDER = (
-    "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
-)
+ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 # Checkpoint files (offsets, commits, state) are written to a temporary file and renamed.
 # The default manager renames through Hadoop's FileContext, which without the native
 # libhadoop (pip's PySpark has none) forks a `readlink` process for both paths of every
@@ -21,6 +19,9 @@ ROCKSDB_PROVIDER = (
 CHECKPOINT_FILE_MANAGER = (
     "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"
 )
+# Python workers are forked by this daemon, which applies the job's PySpark work-arounds
+# (cdc_features.job.workarounds) first.
+WORKER_DAEMON = "cdc_features.job.worker_daemon"
 
 
 def get_spark(
@@ -32,9 +33,10 @@ def get_spark(
 ) -> SparkSession:
     """Return the process-wide SparkSession, creating it on first use.
 
-    Event times are interpreted in UTC (``spark.sql.session.timeZone``), the
-    state store is RocksDB, and ``kafka=True`` adds the Kafka source package of
-    exactly this Spark version (resolved from ``~/.m2`` first by Ivy).
+    Event times are interpreted in UTC (``spark.sql.session.timeZone``: the daily tiles are
+    UTC days), the state store is RocksDB, the Python workers start through the job's worker
+    daemon (work-arounds of the pinned PySpark), and ``kafka=True`` adds the Kafka source
+    package of exactly this Spark version (resolved from ``~/.m2`` first by Ivy).
     """
     # Python workers must run this interpreter (the venv with cdc_features and redis),
     # not whatever ``python3`` is first on PATH.
@@ -50,6 +52,7 @@ def get_spark(
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.python.daemon.module", WORKER_DAEMON)
     )
     if kafka:
         builder = builder.config("spark.jars.packages", KAFKA_PACKAGE)

@@ -3,7 +3,7 @@
 Both functions work on a static DataFrame (tests, backfills) and on a streaming one
 (Update output mode). They produce *absolute* values — replaying an event or a micro-batch
 gives the same rows — and the rolling windows are applied at read time
-(:mod:`cdc_features.definitions`), so features decay without new events.
+(:mod:`cdc_features.core.definitions`), so features decay without new events.
 
 * :func:`compute_customer_features` — one row per (customer, UTC day) tile that changed:
   the number, total and latest time of the customer's counted orders of that day.
@@ -14,9 +14,8 @@ gives the same rows — and the rolling windows are applied at read time
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,18 +25,25 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 
-from cdc_features.definitions import CUSTOMER_WINDOW_DAYS, PRODUCT_WINDOW_DAYS
+from cdc_features.core.spec import CANCELLED, CUSTOMER, PRODUCT
 
 __all__ = [
-    "CUSTOMER_WINDOW_DAYS", "PRODUCT_WINDOW_DAYS", "CUSTOMER_TILE_SCHEMA", "PRODUCT_LINE_SCHEMA",
-    "compute_customer_features", "compute_product_features", "order_line_changes",
+    "CUSTOMER_TILE_SCHEMA",
+    "PRODUCT_LINE_SCHEMA",
+    "compute_customer_features",
+    "compute_product_features",
+    "order_line_changes",
 ]
 
-CUSTOMER_TILE_SCHEMA = ("customer_id long, day date, order_count int, total_spend decimal(12,2), "
-                        "last_order_ts timestamp, commit_ts timestamp")
-PRODUCT_LINE_SCHEMA = ("product_id long, day date, order_id long, item_id long, customer_id long, "
-                       "units int, revenue decimal(12,2), active boolean, lsn long, "
-                       "commit_ts timestamp")
+CUSTOMER_TILE_SCHEMA = (
+    "customer_id long, day date, order_count int, total_spend decimal(12,2), "
+    "last_order_ts timestamp, commit_ts timestamp"
+)
+PRODUCT_LINE_SCHEMA = (
+    "product_id long, day date, order_id long, item_id long, customer_id long, "
+    "units int, revenue decimal(12,2), active boolean, lsn long, "
+    "commit_ts timestamp"
+)
 # One state row per bucket: parallel arrays of the orders it holds, when each may go, and
 # each order's state as JSON. Only the orders that changed are decoded and encoded again.
 _STATE_SCHEMA = "order_ids array<bigint>, expires array<bigint>, orders array<string>"
@@ -45,41 +51,6 @@ _STATE_SCHEMA = "order_ids array<bigint>, expires array<bigint>, orders array<st
 # cost one Python call per changed order and micro-batch (about 5 ms in PySpark 4.1, whatever
 # the order does); a bucket pays that once for all of its orders in the batch.
 PRODUCT_STATE_BUCKETS = 16
-
-
-def _patch_state_info_offsets() -> None:
-    """Work around a PySpark 4.1.1 worker bug seen with pyarrow 26: in
-    ``applyInPandasWithState`` the per-group ``startOffset``/``numRows`` arrive as floats
-    when the state-info column holds nulls, and ``RecordBatch.slice`` rejects them. The
-    worker imports this module to unpickle the state function, so patching here fixes
-    the conversion there (ints stay ints; nothing else changes)."""
-    from pyspark.sql.pandas import serializers
-
-    cls = serializers.ApplyInPandasWithStateSerializer
-    if getattr(cls, "_cdc_features_patched", False):
-        return
-    original = cls.arrow_to_pandas
-
-    def arrow_to_pandas(self: Any, arrow_column: Any, idx: int) -> Any:
-        result = original(self, arrow_column, idx)
-        arrow_type = arrow_column.type
-        if getattr(arrow_type, "num_fields", 0) and arrow_type.get_field_index("numRows") >= 0:
-            for info in result:
-                if info:
-                    info["startOffset"] = int(info["startOffset"])
-                    info["numRows"] = int(info["numRows"])
-        return result
-
-    cls.arrow_to_pandas = arrow_to_pandas
-    cls._cdc_features_patched = True
-
-
-_patch_state_info_offsets()
-# PySpark's state serializer concatenates each bucket's output frames, some of them empty
-# (a bucket whose orders changed no line); pandas warns about that on every call.
-warnings.filterwarnings("ignore", message="The behavior of DataFrame concatenation with empty",
-                        category=FutureWarning)
-CANCELLED = "cancelled"
 
 
 def _tile_changes(events: DataFrame) -> DataFrame:
@@ -91,26 +62,48 @@ def _tile_changes(events: DataFrame) -> DataFrame:
     row (rank 1) wins over the retraction (rank 0).
     """
     after = F.struct(
-        F.col("customer_id").alias("customer_id"), F.col("order_ts").alias("order_ts"),
-        F.col("order_id"), F.col("lsn"), F.lit(1).alias("rank"),
+        F.col("customer_id").alias("customer_id"),
+        F.col("order_ts").alias("order_ts"),
+        F.col("order_id"),
+        F.col("lsn"),
+        F.lit(1).alias("rank"),
         (F.coalesce(F.col("status"), F.lit("")) != CANCELLED).alias("active"),
-        F.col("amount"), F.col("commit_ts"))
+        F.col("amount"),
+        F.col("commit_ts"),
+    )
     retraction = F.struct(
         F.col("before_customer_id").alias("customer_id"),
         F.col("before_order_ts").alias("order_ts"),
-        F.col("order_id"), F.col("lsn"), F.lit(0).alias("rank"), F.lit(False).alias("active"),
-        F.lit(None).cast("decimal(10,2)").alias("amount"), F.col("commit_ts"))
-    rows = F.array(F.when(F.col("op") != "d", after), F.when(F.col("op").isin("u", "d"), retraction))
-    return (events.select(F.explode(F.filter(rows, lambda r: r.isNotNull())).alias("v"))
-            .select("v.*"))
+        F.col("order_id"),
+        F.col("lsn"),
+        F.lit(0).alias("rank"),
+        F.lit(False).alias("active"),
+        F.lit(None).cast("decimal(10,2)").alias("amount"),
+        F.col("commit_ts"),
+    )
+    rows = F.array(
+        F.when(F.col("op") != "d", after), F.when(F.col("op").isin("u", "d"), retraction)
+    )
+    return events.select(F.explode(F.filter(rows, lambda r: r.isNotNull())).alias("v")).select(
+        "v.*"
+    )
 
 
 def _latest_per_order(versions: Column) -> Column:
     """Of a tile's collected versions, the newest one of each order (max LSN, then rank)."""
     distinct = F.array_distinct(versions)  # a duplicated delivery is the same struct
-    return F.filter(distinct, lambda v: ~F.exists(distinct, lambda o: (
-        (o["order_id"] == v["order_id"])
-        & ((o["lsn"] > v["lsn"]) | ((o["lsn"] == v["lsn"]) & (o["rank"] > v["rank"]))))))
+    return F.filter(
+        distinct,
+        lambda v: (
+            ~F.exists(
+                distinct,
+                lambda o: (
+                    (o["order_id"] == v["order_id"])
+                    & ((o["lsn"] > v["lsn"]) | ((o["lsn"] == v["lsn"]) & (o["rank"] > v["rank"])))
+                ),
+            )
+        ),
+    )
 
 
 def _sum_amounts(orders: Column) -> Column:
@@ -131,12 +124,12 @@ def compute_customer_features(order_events: DataFrame) -> DataFrame:
     """
     versions = _tile_changes(order_events)
     tiles = (
-        versions
-        .withWatermark("order_ts", f"{CUSTOMER_WINDOW_DAYS} days")
+        versions.withWatermark("order_ts", f"{CUSTOMER.window_days} days")
         .groupBy("customer_id", F.window("order_ts", "1 day"))
         .agg(
-            F.collect_list(F.struct("order_id", "lsn", "rank", "active", "amount",
-                                    "order_ts")).alias("versions"),
+            F.collect_list(
+                F.struct("order_id", "lsn", "rank", "active", "amount", "order_ts")
+            ).alias("versions"),
             F.max("commit_ts").alias("commit_ts"),
         )
     )
@@ -150,6 +143,8 @@ def compute_customer_features(order_events: DataFrame) -> DataFrame:
         F.array_max(F.transform(counted, lambda v: v["order_ts"])).alias("last_order_ts"),
         "commit_ts",
     )
+
+
 # endregion
 
 
@@ -160,43 +155,63 @@ def _line_inputs(order_events: DataFrame, item_events: DataFrame) -> DataFrame:
     commit time for item events (an item has no business time of its own). An item that
     moved to another order also goes to its old order, as ``present = false``.
     """
-    common = "kind string, order_id long, lsn long, event_ts timestamp, commit_ts timestamp, " \
-             "present boolean, customer_id long, order_ts timestamp, active boolean, " \
-             "item_id long, product_id long, quantity int, unit_price decimal(10,2)"
+    common = (
+        "kind string, order_id long, lsn long, event_ts timestamp, commit_ts timestamp, "
+        "present boolean, customer_id long, order_ts timestamp, active boolean, "
+        "item_id long, product_id long, quantity int, unit_price decimal(10,2)"
+    )
     null = F.lit(None)
     deleted = F.col("op") == "d"
     orders = order_events.select(
-        F.lit("order").alias("kind"), "order_id", "lsn",
+        F.lit("order").alias("kind"),
+        "order_id",
+        "lsn",
         F.when(deleted, F.col("before_order_ts")).otherwise(F.col("order_ts")).alias("event_ts"),
-        "commit_ts", (~deleted).alias("present"), "customer_id", "order_ts",
+        "commit_ts",
+        (~deleted).alias("present"),
+        "customer_id",
+        "order_ts",
         (F.coalesce(F.col("status"), F.lit("")) != CANCELLED).alias("active"),
-        null.cast("long").alias("item_id"), null.cast("long").alias("product_id"),
-        null.cast("int").alias("quantity"), null.cast("decimal(10,2)").alias("unit_price"))
+        null.cast("long").alias("item_id"),
+        null.cast("long").alias("product_id"),
+        null.cast("int").alias("quantity"),
+        null.cast("decimal(10,2)").alias("unit_price"),
+    )
     current = F.struct(F.col("order_id").alias("order_id"), (~deleted).alias("present"))
     old = F.struct(F.col("before_order_id").alias("order_id"), F.lit(False).alias("present"))
     moved = (F.col("op") == "u") & (F.col("before_order_id") != F.col("order_id"))
     targets = F.array(F.when(~deleted, current), F.when(deleted | moved, old))
-    items = (item_events
-             .withColumn("target", F.explode(F.filter(targets, lambda t: t.isNotNull())))
-             .select(
-                 F.lit("item").alias("kind"), F.col("target.order_id").alias("order_id"), "lsn",
-                 F.col("commit_ts").alias("event_ts"), "commit_ts",
-                 F.col("target.present").alias("present"), null.cast("long").alias("customer_id"),
-                 null.cast("timestamp").alias("order_ts"), null.cast("boolean").alias("active"),
-                 "item_id", "product_id", "quantity", "unit_price"))
+    items = item_events.withColumn(
+        "target", F.explode(F.filter(targets, lambda t: t.isNotNull()))
+    ).select(
+        F.lit("item").alias("kind"),
+        F.col("target.order_id").alias("order_id"),
+        "lsn",
+        F.col("commit_ts").alias("event_ts"),
+        "commit_ts",
+        F.col("target.present").alias("present"),
+        null.cast("long").alias("customer_id"),
+        null.cast("timestamp").alias("order_ts"),
+        null.cast("boolean").alias("active"),
+        "item_id",
+        "product_id",
+        "quantity",
+        "unit_price",
+    )
     return orders.unionByName(items).selectExpr(*[c.split()[0] for c in common.split(", ")])
 
 
 def _day_of(ms: int) -> date:
-    return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)).date()
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).date()
 
 
 def _newer(candidate: dict[str, Any], current: dict[str, Any] | None) -> bool:
     return current is None or candidate["lsn"] > current["lsn"]
 
 
-def order_line_changes(order_id: int, state: dict[str, Any] | None, rows: list[dict[str, Any]]
-                       ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def order_line_changes(
+    order_id: int, state: dict[str, Any] | None, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Apply one order's new events to its state; return the new state and changed lines.
 
     State: the newest header (by LSN) and the newest version of each item (deleted items
@@ -210,49 +225,93 @@ def order_line_changes(order_id: int, state: dict[str, Any] | None, rows: list[d
     items: dict[str, dict[str, Any]] = st["items"]
     for r in rows:
         if r["kind"] == "order":
-            h = {"lsn": r["lsn"], "present": bool(r["present"]), "customer_id": r["customer_id"],
-                 "order_ms": r["order_ms"], "active": bool(r["active"]),
-                 "commit_ms": r["commit_ms"]}
+            h = {
+                "lsn": r["lsn"],
+                "present": bool(r["present"]),
+                "customer_id": r["customer_id"],
+                "order_ms": r["order_ms"],
+                "active": bool(r["active"]),
+                "commit_ms": r["commit_ms"],
+            }
             if _newer(h, header):
                 header = h
         else:
             key = str(r["item_id"])
-            it = {"lsn": r["lsn"], "present": bool(r["present"]), "product_id": r["product_id"],
-                  "quantity": r["quantity"],
-                  "unit_price": None if r["unit_price"] is None else str(r["unit_price"]),
-                  "commit_ms": r["commit_ms"]}
+            it = {
+                "lsn": r["lsn"],
+                "present": bool(r["present"]),
+                "product_id": r["product_id"],
+                "quantity": r["quantity"],
+                "unit_price": None if r["unit_price"] is None else str(r["unit_price"]),
+                "commit_ms": r["commit_ms"],
+            }
             if _newer(it, items.get(key)):
                 items[key] = it
     st["header"] = header
     written: dict[str, list[Any]] = st["written"]
     out: list[dict[str, Any]] = []
     for key, it in items.items():
-        counts = (header is not None and header["present"] and header["active"]
-                  and it["present"] and it["product_id"] is not None)
+        counts = (
+            header is not None
+            and header["present"]
+            and header["active"]
+            and it["present"]
+            and it["product_id"] is not None
+        )
         lsn = max(it["lsn"], header["lsn"] if header else it["lsn"])
-        commit_ms = max(x for x in (it["commit_ms"], header["commit_ms"] if header else None,
-                                    0) if x is not None)
+        commit_ms = max(
+            x
+            for x in (it["commit_ms"], header["commit_ms"] if header else None, 0)
+            if x is not None
+        )
         place = [it["product_id"], _day_of(header["order_ms"]).isoformat()] if counts else None
         before = written.get(key)
         if before is not None and before != place:
             out.append(_line(before, order_id, key, None, None, None, False, lsn, commit_ms))
-        if counts:
+        if place is not None:  # the line counts
             price = Decimal(it["unit_price"])
-            out.append(_line(place, order_id, key, header["customer_id"], it["quantity"],
-                             price * it["quantity"], True, lsn, commit_ms))
+            out.append(
+                _line(
+                    place,
+                    order_id,
+                    key,
+                    header["customer_id"],
+                    it["quantity"],
+                    price * it["quantity"],
+                    True,
+                    lsn,
+                    commit_ms,
+                )
+            )
             written[key] = place
         else:
             written.pop(key, None)
     return st, out
 
 
-def _line(place: list[Any], order_id: int, item_id: str, customer_id: int | None,
-          units: int | None, revenue: Decimal | None, active: bool, lsn: int,
-          commit_ms: int) -> dict[str, Any]:
-    return {"product_id": place[0], "day": date.fromisoformat(place[1]), "order_id": order_id,
-            "item_id": int(item_id), "customer_id": customer_id, "units": units,
-            "revenue": None if revenue is None else revenue.quantize(Decimal("0.01")),
-            "active": active, "lsn": lsn, "commit_ms": commit_ms}
+def _line(
+    place: list[Any],
+    order_id: int,
+    item_id: str,
+    customer_id: int | None,
+    units: int | None,
+    revenue: Decimal | None,
+    active: bool,
+    lsn: int,
+    commit_ms: int,
+) -> dict[str, Any]:
+    return {
+        "product_id": place[0],
+        "day": date.fromisoformat(place[1]),
+        "order_id": order_id,
+        "item_id": int(item_id),
+        "customer_id": customer_id,
+        "units": units,
+        "revenue": None if revenue is None else revenue.quantize(Decimal("0.01")),
+        "active": active,
+        "lsn": lsn,
+        "commit_ms": commit_ms,
+    }
 
 
 def _timeout_ms(st: dict[str, Any]) -> int:
@@ -261,9 +320,9 @@ def _timeout_ms(st: dict[str, Any]) -> int:
     header = st["header"]
     if header is not None and header["order_ms"] is not None:
         day_end = (header["order_ms"] // 86_400_000 + 1) * 86_400_000
-        return day_end + PRODUCT_WINDOW_DAYS * 86_400_000
+        return day_end + PRODUCT.window_days * 86_400_000
     newest = max([i["commit_ms"] or 0 for i in st["items"].values()] or [0])
-    return newest + PRODUCT_WINDOW_DAYS * 86_400_000
+    return newest + PRODUCT.window_days * 86_400_000
 
 
 _INT_COLUMNS = ("order_id", "lsn", "customer_id", "item_id", "product_id", "quantity")
@@ -272,15 +331,19 @@ _OBJECT_COLUMNS = ("kind", "present", "active", "unit_price")
 
 def _missing(value: Any) -> bool:
     """A null cell as pandas hands it over (None, NaN, NaT or NA)."""
-    return (value is None or value is pd.NaT or value is pd.NA
-            or (isinstance(value, float) and value != value))
+    return (
+        value is None
+        or value is pd.NaT
+        or value is pd.NA
+        or (isinstance(value, float) and value != value)
+    )
 
 
 def _ints(column: pd.Series) -> list[int | None]:
     """A nullable integer column (it arrives as floats when it holds nulls) as Python ints."""
     null = column.isna().to_numpy()
     values = column.fillna(0).astype("int64").tolist()
-    return [None if n else v for n, v in zip(null.tolist(), values)]
+    return [None if n else v for n, v in zip(null.tolist(), values, strict=True)]
 
 
 def _epoch_ms(column: pd.Series) -> list[int | None]:
@@ -292,10 +355,12 @@ def _epoch_ms(column: pd.Series) -> list[int | None]:
         column = column.dt.tz_convert("UTC").dt.tz_localize(None)
     null = column.isna().to_numpy()
     ns = column.to_numpy(dtype="datetime64[ns]").view("int64")
-    return [None if n else v for n, v in zip(null.tolist(), (ns // 1_000_000).tolist())]
+    return [
+        None if n else v for n, v in zip(null.tolist(), (ns // 1_000_000).tolist(), strict=True)
+    ]
 
 
-def _records(frames: Iterator[pd.DataFrame]) -> list[dict[str, Any]]:
+def _records(frames: Iterable[pd.DataFrame]) -> list[dict[str, Any]]:
     """Input rows as plain dicts (times as ``order_ms`` / ``commit_ms``), in LSN order.
 
     Built from column lists: per-row pandas access would cost more than the state logic."""
@@ -304,12 +369,15 @@ def _records(frames: Iterator[pd.DataFrame]) -> list[dict[str, Any]]:
         if pdf.empty:
             continue
         columns: dict[str, list[Any]] = {
-            c: [None if _missing(v) else v for v in pdf[c].tolist()] for c in _OBJECT_COLUMNS}
+            c: [None if _missing(v) else v for v in pdf[c].tolist()] for c in _OBJECT_COLUMNS
+        }
         columns.update({c: _ints(pdf[c]) for c in _INT_COLUMNS})
         columns["order_ms"] = _epoch_ms(pdf["order_ts"])
         columns["commit_ms"] = _epoch_ms(pdf["commit_ts"])
         names = list(columns)
-        rows.extend(dict(zip(names, values)) for values in zip(*columns.values()))
+        rows.extend(
+            dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
+        )
     rows.sort(key=lambda r: (r["lsn"], r["kind"] == "item"))
     return rows
 
@@ -322,8 +390,9 @@ def _lines_frame(out: list[dict[str, Any]]) -> pd.DataFrame:
     if out:  # built from column lists: much cheaper per order than from records
         data: dict[str, Any] = {c: [o[c] for o in out] for c in LINE_COLUMNS[:-1]}
         data["units"] = pd.array(data["units"], dtype="Int32")
-        data["commit_ts"] = np.array([o["commit_ms"] for o in out],
-                                     dtype="datetime64[ms]").astype("datetime64[ns]")
+        data["commit_ts"] = np.array([o["commit_ms"] for o in out], dtype="datetime64[ms]").astype(
+            "datetime64[ns]"
+        )
         return pd.DataFrame(data)
     return _NO_LINES.copy()
 
@@ -346,8 +415,9 @@ def _by_order(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     return orders
 
 
-def _lines_with_state(key: tuple[Any, ...], frames: Iterator[pd.DataFrame],
-                      state: GroupState) -> Iterator[pd.DataFrame]:
+def _lines_with_state(
+    key: tuple[Any, ...], frames: Iterable[pd.DataFrame], state: GroupState
+) -> Iterator[pd.DataFrame]:
     """One bucket of orders: apply the new events of each order, expire old orders.
 
     Every order keeps the timeout a per-order state would have: the moment its day has
@@ -358,10 +428,10 @@ def _lines_with_state(key: tuple[Any, ...], frames: Iterator[pd.DataFrame],
     held: dict[int, list[Any]] = {}  # order id -> [expires, state JSON]
     if state.exists:
         ids, expires, blobs = state.get
-        held = {int(i): [int(e), b] for i, e, b in zip(ids, expires, blobs)}
+        held = {int(i): [int(e), b] for i, e, b in zip(ids, expires, blobs, strict=True)}
     try:
         watermark = state.getCurrentWatermarkMs()
-    except Exception:  # a static DataFrame has no watermark
+    except Exception:  # noqa: BLE001 - a group state without a watermark (e.g. a test's)
         watermark = 0
     changed: dict[int, list[dict[str, Any]]] = {}
     if not state.hasTimedOut:
@@ -369,9 +439,13 @@ def _lines_with_state(key: tuple[Any, ...], frames: Iterator[pd.DataFrame],
     out: list[dict[str, Any]] = []
     for order_id, rows in changed.items():
         previous = held.get(order_id)
-        st, lines = order_line_changes(order_id, previous and json.loads(previous[1]), rows)
-        held[order_id] = [max(_timeout_ms(st), watermark + 1),
-                          json.dumps(st, separators=(",", ":"))]
+        st, lines = order_line_changes(
+            order_id, json.loads(previous[1]) if previous else None, rows
+        )
+        held[order_id] = [
+            max(_timeout_ms(st), watermark + 1),
+            json.dumps(st, separators=(",", ":")),
+        ]
         out.extend(lines)
     held = {k: v for k, v in held.items() if v[0] >= watermark or k in changed}
     if held:
@@ -404,9 +478,11 @@ def compute_product_features(order_events: DataFrame, item_events: DataFrame) ->
     runs once per bucket, not once per order; an order leaves the state once its day
     has left every 7-day window (event-time timeout).
     """
-    events = (_line_inputs(order_events, item_events)
-              .withColumn("bucket", F.pmod(F.col("order_id"), F.lit(PRODUCT_STATE_BUCKETS)))
-              .withWatermark("event_ts", f"{PRODUCT_WINDOW_DAYS} days"))
+    events = (
+        _line_inputs(order_events, item_events)
+        .withColumn("bucket", F.pmod(F.col("order_id"), F.lit(PRODUCT_STATE_BUCKETS)))
+        .withWatermark("event_ts", f"{PRODUCT.window_days} days")
+    )
     if not events.isStreaming:  # Spark runs applyInPandasWithState on streams only
         return events.groupBy("bucket").applyInPandas(_lines_static, PRODUCT_LINE_SCHEMA)
     return events.groupBy("bucket").applyInPandasWithState(
@@ -416,4 +492,6 @@ def compute_product_features(order_events: DataFrame, item_events: DataFrame) ->
         outputMode="update",
         timeoutConf=GroupStateTimeout.EventTimeTimeout,
     )
+
+
 # endregion

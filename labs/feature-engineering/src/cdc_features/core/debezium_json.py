@@ -34,18 +34,21 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 DecimalMode = Literal["precise", "string", "double"]
+#: one raw message as the lab stores it: ``{"topic", "key", "value"}`` (JSON texts; value None
+#: for a tombstone)
+Record = dict[str, str | None]
 Op = Literal["c", "u", "d", "r"]
 
 DEFAULT_PREFIX = "dbserver1"
 DATABASE = "inventory"
 SCHEMA = "inventory"
 CONNECTOR_VERSION = "3.6.1.Final"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ORDERS = "orders"
 ORDER_ITEMS = "order_items"
 
@@ -127,7 +130,7 @@ def micro_timestamp(ts: datetime) -> int:
     A naive datetime is read as the wall-clock value stored in the column (Debezium treats
     ``TIMESTAMP WITHOUT TIME ZONE`` as UTC); an aware one is converted to UTC first.
     """
-    aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
+    aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
     delta = aware - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -143,21 +146,32 @@ def _table_of(row: Row) -> str:
     return ORDERS if isinstance(row, OrderRow) else ORDER_ITEMS
 
 
-def _field_schema(name: str, kind: str, optional: bool, default: Any,
-                  decimal_mode: DecimalMode) -> dict[str, Any]:
+def _field_schema(
+    name: str, kind: str, optional: bool, default: Any, decimal_mode: DecimalMode
+) -> dict[str, Any]:
     if kind == "int32":
         schema: dict[str, Any] = {"type": "int32", "optional": optional}
     elif kind == "string":
         schema = {"type": "string", "optional": optional}
     elif kind == "micro_timestamp":
-        schema = {"type": "int64", "optional": optional,
-                  "name": "io.debezium.time.MicroTimestamp", "version": 1}
+        schema = {
+            "type": "int64",
+            "optional": optional,
+            "name": "io.debezium.time.MicroTimestamp",
+            "version": 1,
+        }
     elif kind == "decimal":
         if decimal_mode == "precise":
-            schema = {"type": "bytes", "optional": optional,
-                      "name": "org.apache.kafka.connect.data.Decimal", "version": 1,
-                      "parameters": {"scale": str(DECIMAL_SCALE),
-                                     "connect.decimal.precision": str(DECIMAL_PRECISION)}}
+            schema = {
+                "type": "bytes",
+                "optional": optional,
+                "name": "org.apache.kafka.connect.data.Decimal",
+                "version": 1,
+                "parameters": {
+                    "scale": str(DECIMAL_SCALE),
+                    "connect.decimal.precision": str(DECIMAL_PRECISION),
+                },
+            }
         elif decimal_mode == "string":
             schema = {"type": "string", "optional": optional}
         elif decimal_mode == "double":
@@ -172,8 +186,9 @@ def _field_schema(name: str, kind: str, optional: bool, default: Any,
     return schema
 
 
-def _value_schema(table: str, prefix: str, decimal_mode: DecimalMode,
-                  field_name: str) -> dict[str, Any]:
+def _value_schema(
+    table: str, prefix: str, decimal_mode: DecimalMode, field_name: str
+) -> dict[str, Any]:
     return {
         "type": "struct",
         "fields": [_field_schema(n, k, o, d, decimal_mode) for n, k, o, d in _COLUMNS[table]],
@@ -194,10 +209,18 @@ def _source_schema() -> dict[str, Any]:
             f("connector", "string", False),
             f("name", "string", False),
             f("ts_ms", "int64", False),
-            f("snapshot", "string", True, name="io.debezium.data.Enum", version=1,
-              parameters={"allowed": "true,first,first_in_data_collection,"
-                                     "last_in_data_collection,last,false,incremental"},
-              default="false"),
+            f(
+                "snapshot",
+                "string",
+                True,
+                name="io.debezium.data.Enum",
+                version=1,
+                parameters={
+                    "allowed": "true,first,first_in_data_collection,"
+                    "last_in_data_collection,last,false,incremental"
+                },
+                default="false",
+            ),
             f("db", "string", False),
             f("sequence", "string", True),
             f("ts_us", "int64", True),
@@ -230,8 +253,9 @@ def _transaction_schema() -> dict[str, Any]:
     }
 
 
-def envelope_schema(table: str, *, prefix: str = DEFAULT_PREFIX,
-                    decimal_mode: DecimalMode = "precise") -> dict[str, Any]:
+def envelope_schema(
+    table: str, *, prefix: str = DEFAULT_PREFIX, decimal_mode: DecimalMode = "precise"
+) -> dict[str, Any]:
     """The Kafka Connect schema of a change event value of ``table``."""
     return {
         "type": "struct",
@@ -270,8 +294,10 @@ def row_payload(row: Row, decimal_mode: DecimalMode = "precise") -> dict[str, An
     """The JSON payload of one row image (``before`` / ``after``)."""
     table = _table_of(row)
     kinds = {n: k for n, k, _, _ in _COLUMNS[table]}
-    return {f.name: _encode_value(kinds[f.name], getattr(row, f.name), decimal_mode)
-            for f in fields(row)}
+    return {
+        f.name: _encode_value(kinds[f.name], getattr(row, f.name), decimal_mode)
+        for f in fields(row)
+    }
 
 
 def change_envelope(
@@ -332,12 +358,15 @@ def change_envelope(
     }
     if not schemas:
         return payload
-    return {"schema": envelope_schema(table, prefix=prefix, decimal_mode=decimal_mode),
-            "payload": payload}
+    return {
+        "schema": envelope_schema(table, prefix=prefix, decimal_mode=decimal_mode),
+        "payload": payload,
+    }
 
 
-def change_key(table: str, row_id: int, *, schemas: bool = True,
-               prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+def change_key(
+    table: str, row_id: int, *, schemas: bool = True, prefix: str = DEFAULT_PREFIX
+) -> dict[str, Any]:
     """The message key of a row: its primary key ``{"id": ...}``."""
     payload = {"id": row_id}
     if not schemas:
@@ -375,9 +404,17 @@ def change_record(
     if row is None:
         raise ValueError("a change event needs a before or an after image")
     table = _table_of(row)
-    value = change_envelope(op, before=before, after=after, lsn=lsn, commit_ts=commit_ts,
-                            schemas=schemas, decimal_mode=decimal_mode, prefix=prefix,
-                            **envelope_options)
+    value = change_envelope(
+        op,
+        before=before,
+        after=after,
+        lsn=lsn,
+        commit_ts=commit_ts,
+        schemas=schemas,
+        decimal_mode=decimal_mode,
+        prefix=prefix,
+        **envelope_options,
+    )
     return {
         "topic": topic_name(table, prefix),
         "key": dumps(change_key(table, row.id, schemas=schemas, prefix=prefix)),
@@ -385,21 +422,51 @@ def change_record(
     }
 
 
-def order_event(op: Op, *, before: OrderRow | None = None, after: OrderRow | None = None,
-                lsn: int, commit_ts: datetime | int, **options: Any) -> dict[str, str | None]:
+def order_event(
+    op: Op,
+    *,
+    before: OrderRow | None = None,
+    after: OrderRow | None = None,
+    lsn: int,
+    commit_ts: datetime | int,
+    **options: Any,
+) -> dict[str, str | None]:
     """A change record of ``inventory.orders`` (see :func:`change_record`)."""
     return change_record(op, before=before, after=after, lsn=lsn, commit_ts=commit_ts, **options)
 
 
-def item_event(op: Op, *, before: OrderItemRow | None = None,
-               after: OrderItemRow | None = None, lsn: int, commit_ts: datetime | int,
-               **options: Any) -> dict[str, str | None]:
+def item_event(
+    op: Op,
+    *,
+    before: OrderItemRow | None = None,
+    after: OrderItemRow | None = None,
+    lsn: int,
+    commit_ts: datetime | int,
+    **options: Any,
+) -> dict[str, str | None]:
     """A change record of ``inventory.order_items`` (see :func:`change_record`)."""
     return change_record(op, before=before, after=after, lsn=lsn, commit_ts=commit_ts, **options)
 
 
-def tombstone_record(table: str, row_id: int, *, schemas: bool = True,
-                     prefix: str = DEFAULT_PREFIX) -> dict[str, str | None]:
+def record_value(record: Record) -> Any:
+    """The parsed JSON value of a record (``ValueError`` for a tombstone, which has none)."""
+    value = record.get("value")
+    if value is None:
+        raise ValueError(f"a tombstone has no value: {record}")
+    return json.loads(value)
+
+
+def record_key(record: Record) -> Any:
+    """The parsed JSON key of a record."""
+    key = record.get("key")
+    if key is None:
+        raise ValueError(f"a record without a key: {record}")
+    return json.loads(key)
+
+
+def tombstone_record(
+    table: str, row_id: int, *, schemas: bool = True, prefix: str = DEFAULT_PREFIX
+) -> dict[str, str | None]:
     """The tombstone Debezium writes after a delete: the row's key and a ``null`` value."""
     return {
         "topic": topic_name(table, prefix),

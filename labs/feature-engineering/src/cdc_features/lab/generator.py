@@ -3,7 +3,7 @@
 A log is what the Debezium PostgreSQL connector would have written to
 ``<prefix>.inventory.orders`` and ``<prefix>.inventory.order_items`` while a small shop was
 running, as a list of ``{"topic", "key", "value"}`` records (the lab's JSON-lines input
-format, see :mod:`cdc_features.debezium_json`). It contains:
+format, see :mod:`cdc_features.core.debezium_json`). It contains:
 
 * an initial snapshot (``op = r``, all at the snapshot LSN, commit time = snapshot time) of
   orders that existed before streaming began; a few of them were also streamed as ``c``
@@ -31,22 +31,27 @@ import json
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cdc_features import debezium_json as dj
-from cdc_features.debezium_json import DecimalMode, OrderItemRow, OrderRow
+from cdc_features.core import debezium_json as dj
+from cdc_features.core.debezium_json import DecimalMode, OrderItemRow, OrderRow, Record
+from cdc_features.testing import write_log
 
-Record = dict[str, str | None]
-
-DEFAULT_START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 FIRST_LSN = 33_554_432
 MALFORMED_ID_BASE = 900_000_000
 MALFORMED_KINDS = (
-    "not_json", "not_an_envelope", "unknown_op", "missing_after", "missing_before",
-    "null_customer_id", "bad_decimal", "null_product_id",
+    "not_json",
+    "not_an_envelope",
+    "unknown_op",
+    "missing_after",
+    "missing_before",
+    "null_customer_id",
+    "bad_decimal",
+    "null_product_id",
 )
 CENTS = Decimal("0.01")
 MAX_AMOUNT = Decimal("99999999.99")
@@ -77,8 +82,10 @@ class _Encoder:
         self.opts = opts
         self.topics = {t: dj.topic_name(t, opts.prefix) for t in (dj.ORDERS, dj.ORDER_ITEMS)}
         self.value_schema = {
-            t: json.dumps(dj.envelope_schema(t, prefix=opts.prefix, decimal_mode=opts.decimal_mode),
-                          separators=(",", ":"))
+            t: json.dumps(
+                dj.envelope_schema(t, prefix=opts.prefix, decimal_mode=opts.decimal_mode),
+                separators=(",", ":"),
+            )
             for t in self.topics
         }
         self.key_schema = {
@@ -87,33 +94,63 @@ class _Encoder:
         }
 
     def key(self, table: str, row_id: int) -> str:
-        payload = '{"id":%d}' % row_id
+        payload = f'{{"id":{row_id}}}'
         if not self.opts.schemas:
             return payload
-        return '{"schema":%s,"payload":%s}' % (self.key_schema[table], payload)
+        return f'{{"schema":{self.key_schema[table]},"payload":{payload}}}'
 
     def wrap(self, table: str, payload: dict[str, Any]) -> str:
         text = json.dumps(payload, separators=(",", ":"))
         if not self.opts.schemas:
             return text
-        return '{"schema":%s,"payload":%s}' % (self.value_schema[table], text)
+        return f'{{"schema":{self.value_schema[table]},"payload":{text}}}'
 
-    def payload(self, op: str, before: dj.Row | None, after: dj.Row | None, lsn: int,
-                commit_ms: int, snapshot: str | None = None) -> dict[str, Any]:
-        return dj.change_envelope(op, before=before, after=after, lsn=lsn,  # type: ignore[arg-type]
-                                  commit_ts=commit_ms, snapshot=snapshot, schemas=False,
-                                  decimal_mode=self.opts.decimal_mode, prefix=self.opts.prefix)
+    def payload(
+        self,
+        op: dj.Op,
+        before: dj.Row | None,
+        after: dj.Row | None,
+        lsn: int,
+        commit_ms: int,
+        snapshot: str | None = None,
+    ) -> dict[str, Any]:
+        return dj.change_envelope(
+            op,
+            before=before,
+            after=after,
+            lsn=lsn,
+            commit_ts=commit_ms,
+            snapshot=snapshot,
+            schemas=False,
+            decimal_mode=self.opts.decimal_mode,
+            prefix=self.opts.prefix,
+        )
 
-    def record(self, op: str, before: dj.Row | None, after: dj.Row | None, lsn: int,
-               commit_ms: int, snapshot: str | None = None) -> Record:
+    def record(
+        self,
+        op: dj.Op,
+        before: dj.Row | None,
+        after: dj.Row | None,
+        lsn: int,
+        commit_ms: int,
+        snapshot: str | None = None,
+    ) -> Record:
         row = after if after is not None else before
         assert row is not None
         table = dj.ORDERS if isinstance(row, OrderRow) else dj.ORDER_ITEMS
-        return {"topic": self.topics[table], "key": self.key(table, row.id),
-                "value": self.wrap(table, self.payload(op, before, after, lsn, commit_ms, snapshot))}
+        return {
+            "topic": self.topics[table],
+            "key": self.key(table, row.id),
+            "value": self.wrap(table, self.payload(op, before, after, lsn, commit_ms, snapshot)),
+        }
 
     def tombstone(self, table: str, row_id: int) -> Record:
         return {"topic": self.topics[table], "key": self.key(table, row_id), "value": None}
+
+
+def _line_total(item: OrderItemRow) -> Decimal:
+    assert item.quantity is not None and item.unit_price is not None  # generated: complete
+    return item.quantity * item.unit_price
 
 
 class _Shop:
@@ -163,8 +200,9 @@ class _Shop:
 
     def new_item(self, order_id: int) -> OrderItemRow:
         product_id = self.product()
-        item = OrderItemRow(self.next_item, order_id, product_id, self.rng.randint(1, 5),
-                            self.price(product_id))
+        item = OrderItemRow(
+            self.next_item, order_id, product_id, self.rng.randint(1, 5), self.price(product_id)
+        )
         self.next_item += 1
         return item
 
@@ -172,9 +210,14 @@ class _Shop:
         order_id = self.next_order
         self.next_order += 1
         items = [self.new_item(order_id) for _ in range(self.rng.choice((1, 1, 2, 2, 3)))]
-        total = sum((i.quantity * i.unit_price for i in items), Decimal("0.00"))  # type: ignore[operator]
-        order = OrderRow(order_id, self.customer(), order_date.replace(tzinfo=None), "pending",
-                         total.quantize(CENTS))
+        total = sum((_line_total(i) for i in items), Decimal("0.00"))
+        order = OrderRow(
+            order_id,
+            self.customer(),
+            order_date.replace(tzinfo=None),
+            "pending",
+            total.quantize(CENTS),
+        )
         return order, items
 
     def remember(self, order: OrderRow, items: list[OrderItemRow]) -> None:
@@ -183,7 +226,7 @@ class _Shop:
         for item in items:
             self.items[item.id] = item
         self.recent.append(order.id)
-        order_date = order.order_date.replace(tzinfo=timezone.utc)  # type: ignore[union-attr]
+        order_date = order.order_date.replace(tzinfo=UTC)  # type: ignore[union-attr]
         self.max_order_date = max(self.max_order_date, order_date)
 
     def pick_order(self, max_age_days: float | None = None) -> OrderRow | None:
@@ -196,7 +239,7 @@ class _Shop:
             if order is None:
                 continue
             if max_age_days is not None:
-                age = self.clock - order.order_date.replace(tzinfo=timezone.utc)  # type: ignore[union-attr]
+                age = self.clock - order.order_date.replace(tzinfo=UTC)  # type: ignore[union-attr]
                 if age > timedelta(days=max_age_days):
                     continue
             return order
@@ -227,15 +270,16 @@ class _Shop:
             return self.create_order()
         if kind == "amount":
             factor = Decimal(self.rng.randrange(80, 111)) / 100
-            new = replace(order, total_amount=min(MAX_AMOUNT,
-                                                  (order.total_amount * factor).quantize(CENTS)))  # type: ignore[operator]
+            amount = order.total_amount or Decimal("0.00")
+            new = replace(order, total_amount=min(MAX_AMOUNT, (amount * factor).quantize(CENTS)))
         elif kind == "status":
             new = replace(order, status=self.rng.choice(("processing", "shipped", "delivered")))
         elif kind == "cancel":
             new = replace(order, status="cancelled")
         elif self.rng.random() < 0.5:  # move in time, at most two days either way
             shift = timedelta(seconds=self.rng.uniform(-2 * 86_400, 2 * 86_400))
-            moved = order.order_date + shift  # type: ignore[operator]
+            assert order.order_date is not None  # generated orders always have a date
+            moved = order.order_date + shift
             latest = self.clock.replace(tzinfo=None)
             new = replace(order, order_date=min(moved, latest))
         else:  # move to another customer
@@ -275,8 +319,10 @@ class _Shop:
         if kind == "remove":
             ids.remove(item_id)
             del self.items[item_id]
-            return [self.enc.record("d", item, None, self.next_lsn(), ms),
-                    self.enc.tombstone(dj.ORDER_ITEMS, item_id)]
+            return [
+                self.enc.record("d", item, None, self.next_lsn(), ms),
+                self.enc.tombstone(dj.ORDER_ITEMS, item_id),
+            ]
         new = replace(item, quantity=self.rng.randint(1, 6))
         self.items[item_id] = new
         return [self.enc.record("u", item, new, self.next_lsn(), ms)]
@@ -291,9 +337,9 @@ class _Shop:
             existing.append(self.new_order(order_date))
         existing.sort(key=lambda pair: pair[0].order_date)  # type: ignore[arg-type, return-value]
         streamed_before: list[Record] = []
-        overlap = existing[-max(1, n_orders // 10):]
+        overlap = existing[-max(1, n_orders // 10) :]
         for order, items in overlap:
-            ms = dj.epoch_millis(order.order_date.replace(tzinfo=timezone.utc))  # type: ignore[union-attr]
+            ms = dj.epoch_millis(order.order_date.replace(tzinfo=UTC))  # type: ignore[union-attr]
             streamed_before.append(self.enc.record("c", None, order, self.next_lsn(), ms))
             streamed_before += [self.enc.record("c", None, i, self.next_lsn(), ms) for i in items]
         snapshot_lsn = self.next_lsn()
@@ -307,8 +353,10 @@ class _Shop:
         flags = ["true"] * len(rows)
         if rows:
             flags[0], flags[-1] = "first", "last"
-        snap = [self.enc.record("r", None, row, snapshot_lsn, ms, snapshot=flag)
-                for row, flag in zip(rows, flags)]
+        snap = [
+            self.enc.record("r", None, row, snapshot_lsn, ms, snapshot=flag)
+            for row, flag in zip(rows, flags, strict=True)
+        ]
         half = len(snap) // 2
         return streamed_before, snap[:half], snap[half:]
 
@@ -317,20 +365,35 @@ class _Shop:
         kind = self.rng.choice(MALFORMED_KINDS)
         row_id = self.next_malformed
         self.next_malformed += 1
-        order = OrderRow(row_id, self.customer(), self.order_date_now().replace(tzinfo=None),
-                         "pending", Decimal("10.00"))
+        order = OrderRow(
+            row_id,
+            self.customer(),
+            self.order_date_now().replace(tzinfo=None),
+            "pending",
+            Decimal("10.00"),
+        )
         topic, table = self.enc.topics[dj.ORDERS], dj.ORDERS
         lsn, ms = self.next_lsn(), self.commit_ms()
         if kind == "not_json":
-            return {"topic": topic, "key": self.enc.key(table, row_id), "value": '{"payload": {"op": "c",'}
+            return {
+                "topic": topic,
+                "key": self.enc.key(table, row_id),
+                "value": '{"payload": {"op": "c",',
+            }
         if kind == "not_an_envelope":
-            return {"topic": topic, "key": self.enc.key(table, row_id),
-                    "value": json.dumps({"id": row_id, "total_amount": "10.00"})}
+            return {
+                "topic": topic,
+                "key": self.enc.key(table, row_id),
+                "value": json.dumps({"id": row_id, "total_amount": "10.00"}),
+            }
         if kind == "null_product_id":
             item = OrderItemRow(row_id, row_id, None, 1, Decimal("1.00"))
             payload = self.enc.payload("c", None, item, lsn, ms)
-            return {"topic": self.enc.topics[dj.ORDER_ITEMS], "key": self.enc.key(dj.ORDER_ITEMS, row_id),
-                    "value": self.enc.wrap(dj.ORDER_ITEMS, payload)}
+            return {
+                "topic": self.enc.topics[dj.ORDER_ITEMS],
+                "key": self.enc.key(dj.ORDER_ITEMS, row_id),
+                "value": self.enc.wrap(dj.ORDER_ITEMS, payload),
+            }
         payload = self.enc.payload("c", None, order, lsn, ms)
         if kind == "unknown_op":
             payload["op"] = "x"
@@ -342,13 +405,26 @@ class _Shop:
         elif kind == "null_customer_id":
             payload["after"]["customer_id"] = None
         elif kind == "bad_decimal":
-            payload["after"]["total_amount"] = "%%not-base64%%" if self.opts.decimal_mode != "double" else "ten"
-        return {"topic": topic, "key": self.enc.key(table, row_id), "value": self.enc.wrap(table, payload)}
+            payload["after"]["total_amount"] = (
+                "%%not-base64%%" if self.opts.decimal_mode != "double" else "ten"
+            )
+        return {
+            "topic": topic,
+            "key": self.enc.key(table, row_id),
+            "value": self.enc.wrap(table, payload),
+        }
 
 
 _STEPS: tuple[tuple[str, float], ...] = (
-    ("create", 0.42), ("amount", 0.12), ("status", 0.08), ("cancel", 0.06), ("delete", 0.04),
-    ("move", 0.04), ("item_qty", 0.08), ("item_add", 0.04), ("item_remove", 0.02),
+    ("create", 0.42),
+    ("amount", 0.12),
+    ("status", 0.08),
+    ("cancel", 0.06),
+    ("delete", 0.04),
+    ("move", 0.04),
+    ("item_qty", 0.08),
+    ("item_add", 0.04),
+    ("item_remove", 0.02),
 )
 
 
@@ -372,7 +448,11 @@ def iter_log(seed: int, n_events: int, opts: LogOptions = LogOptions()) -> Itera
                 del history[0]
             yield record
 
-    n_snapshot = opts.snapshot_orders if opts.snapshot_orders is not None else max(3, min(2_000, n_events // 60))
+    n_snapshot = (
+        opts.snapshot_orders
+        if opts.snapshot_orders is not None
+        else max(3, min(2_000, n_events // 60))
+    )
     before, snap1, snap2 = shop.snapshot(n_snapshot)
     yield from emit(before)
     yield from emit(snap1)
@@ -404,9 +484,15 @@ def iter_log(seed: int, n_events: int, opts: LogOptions = LogOptions()) -> Itera
         yield from emit(out)
 
 
-def generate_log(seed: int, n_events: int, *, start: datetime = DEFAULT_START,
-                 schemas: bool = True, decimal_mode: DecimalMode = "precise",
-                 **options: Any) -> list[Record]:
+def generate_log(
+    seed: int,
+    n_events: int,
+    *,
+    start: datetime = DEFAULT_START,
+    schemas: bool = True,
+    decimal_mode: DecimalMode = "precise",
+    **options: Any,
+) -> list[Record]:
     """A synthetic Debezium log of exactly ``n_events`` records (deterministic for ``seed``).
 
     ``options`` are the other fields of :class:`LogOptions` (``days``, ``prefix``,
@@ -417,48 +503,8 @@ def generate_log(seed: int, n_events: int, *, start: datetime = DEFAULT_START,
     return list(iter_log(seed, n_events, opts))
 
 
-def write_log(records: Iterable[Record], directory: Path, *, events_per_file: int = 10_000,
-              prefix: str = "events") -> list[Path]:
-    """Write records as JSON-lines files ``<prefix>-00000.jsonl``… (one record per line).
-
-    Each file is written under a temporary name and renamed, so a watching file source
-    never sees a half-written file.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    chunk: list[str] = []
-
-    def flush() -> None:
-        path = directory / f"{prefix}-{len(paths):05d}.jsonl"
-        tmp = directory / f".{path.name}.tmp"
-        tmp.write_text("".join(chunk), encoding="utf-8")
-        tmp.rename(path)
-        paths.append(path)
-        chunk.clear()
-
-    for record in records:
-        chunk.append(json.dumps(record, separators=(",", ":")) + "\n")
-        if len(chunk) >= events_per_file:
-            flush()
-    if chunk:
-        flush()
-    return paths
-
-
-def read_log(path: Path) -> list[Record]:
-    """Records of a ``.jsonl`` / ``.jsonl.gz`` file or of every ``*.jsonl`` file of a folder."""
-    if path.is_dir():
-        out: list[Record] = []
-        for file in sorted(path.glob("*.jsonl")):
-            out += read_log(file)
-        return out
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cdc_features.generator OUT N [--seed S] [--no-schemas] [--gzip]``."""
+    """``python -m cdc_features.lab.generator OUT N [--seed S] [--no-schemas] [--gzip]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Generate a synthetic Debezium CDC log")
@@ -466,18 +512,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("n_events", type=int)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-schemas", action="store_true", help="schemas.enable=false")
-    parser.add_argument("--decimal-mode", choices=("precise", "string", "double"), default="precise")
+    parser.add_argument(
+        "--decimal-mode", choices=("precise", "string", "double"), default="precise"
+    )
     parser.add_argument("--malformed-rate", type=float, default=0.0)
     parser.add_argument("--days", type=float, default=60.0)
     parser.add_argument("--events-per-file", type=int, default=10_000)
     args = parser.parse_args(argv)
-    opts = LogOptions(schemas=not args.no_schemas, decimal_mode=args.decimal_mode,
-                      malformed_rate=args.malformed_rate, days=args.days)
+    opts = LogOptions(
+        schemas=not args.no_schemas,
+        decimal_mode=args.decimal_mode,
+        malformed_rate=args.malformed_rate,
+        days=args.days,
+    )
     records = iter_log(args.seed, args.n_events, opts)
     if args.out.name.endswith(".jsonl.gz"):
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "wb") as raw, \
-                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as handle:
+        with (
+            open(args.out, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as handle,
+        ):
             for record in records:
                 handle.write((json.dumps(record, separators=(",", ":")) + "\n").encode())
         print(f"wrote {args.n_events} records to {args.out}")

@@ -1,0 +1,72 @@
+"""The feature spec: every window, state horizon, expiry, key prefix and name, declared once.
+
+The job (watermarks), the read-time definitions (windows), the stores (key layout, expiry),
+the monitoring (which keys to look at) and the Feast repository (feature-view TTLs) all read
+these values; the batch reference keeps its own literals on purpose (it is the independent
+oracle) and a test checks that the two agree.
+
+Time is counted in whole UTC calendar days: the ``window_days``-day window at read time T
+holds the days ``[day(T) - (window_days - 1), day(T)]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY_SECONDS = 86_400
+CANCELLED = "cancelled"  # the orders.status value of a cancelled order (not counted)
+MONEY_SCALE = 2  # DECIMAL(10,2) in the course database; money stays Decimal end to end
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """One kind of entity whose features are rolling sums over whole UTC days.
+
+    ``window_days`` is both the read-time window and the event-time watermark delay of
+    its streaming query: a fact more than that many days behind the newest event time
+    cannot change a feature read at (or after) the newest event time, so its state may go.
+    A stored fact is kept one day longer than its window (``ttl_days``), so a read during
+    the last day of the window still finds it.
+    """
+
+    entity: str  # Feast entity name
+    id_column: str  # join key / column of the entity id
+    key_prefix: str  # Redis key prefix: ``<prefix>:<id>:<yyyymmdd>``
+    window_days: int
+    features: tuple[str, ...]  # the feature names read at T, in serving order
+
+    @property
+    def ttl_days(self) -> int:
+        """Days after the end of its day that a stored daily fact is kept."""
+        return self.window_days + 1
+
+
+CUSTOMER = EntitySpec(
+    entity="customer",
+    id_column="customer_id",
+    key_prefix="cf",
+    window_days=30,
+    features=(
+        "order_count_30d",
+        "total_spend_30d",
+        "avg_order_value_30d",
+        "last_order_ts",
+        "days_since_last_order",
+    ),
+)
+PRODUCT = EntitySpec(
+    entity="product",
+    id_column="product_id",
+    key_prefix="pf",
+    window_days=7,
+    features=("units_sold_7d", "revenue_7d", "unique_customers_7d"),
+)
+
+CUSTOMER_WINDOW_DAYS = CUSTOMER.window_days
+PRODUCT_WINDOW_DAYS = PRODUCT.window_days
+
+# Names of the job's streaming queries (also the monitoring's ``query`` label and the
+# checkpoint sub-folders).
+CUSTOMER_QUERY = "customer_features"
+PRODUCT_QUERY = "product_features"
+DEAD_LETTER_QUERY = "dead_letters"
