@@ -35,15 +35,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from cdc_features import LAB_DIR
 from cdc_features.core.debezium_json import Record
-from cdc_features.core.definitions import CustomerFeatures, Tile, customer_features_from_tiles
+from cdc_features.core.definitions import CustomerFeatures
 from cdc_features.core.envelope import parse_order_events
 from cdc_features.core.features import compute_customer_features
 from cdc_features.core.reference import reference_customer_features
 from cdc_features.lab.stories import exercise_log
+from cdc_features.stores.memory import MemoryStore
 from cdc_features.testing import FileStream
 
 STARTER_FILE = LAB_DIR / "starter" / "customer_features.py"
@@ -83,10 +84,9 @@ class Solution:
         return compute_customer_features(order_events).select(*TILE_COLUMNS)
 
     def customer_features_at(self, tiles: DataFrame, at: datetime) -> DataFrame:
-        by_customer: dict[int, list[Tile]] = {}
-        for row in tiles.collect():
-            by_customer.setdefault(row["customer_id"], []).append(_tile(row))
-        rows = [customer_features_from_tiles(cid, ts, at) for cid, ts in by_customer.items()]
+        store = MemoryStore()  # the tiles as the lab's stores hold them, read at ``at``
+        store.apply_tiles(r.asDict() for r in tiles.collect())
+        rows = store.customer_features(store.customer_ids(), at).values()
         schema = (
             "customer_id long, order_count_30d int, total_spend_30d decimal(12,2), "
             "avg_order_value_30d decimal(12,2)"
@@ -98,16 +98,6 @@ class Solution:
             ],
             schema,
         )
-
-
-def _tile(row: Row) -> Tile:
-    ts = row["last_order_ts"]
-    return Tile(
-        day=row["day"],
-        order_count=row["order_count"],
-        total_spend=row["total_spend"],
-        last_order_ts=None if ts is None else ts.replace(tzinfo=UTC),
-    )
 
 
 def load_starter(path: Path = STARTER_FILE) -> ModuleType:
