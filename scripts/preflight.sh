@@ -27,6 +27,7 @@ needs_of_suite() {
     site-unit) echo chromium ;;  # an invalid diagram is rendered in Chromium
     site-build) echo ;;          # diagrams come from the committed cache
     site-browser) echo chromium bc ;;
+    lab-lint) echo python3-venv ca-certificates ;;  # ruff and mypy come from PyPI into the lab venv
     lab) echo redis-server python3-venv java ca-certificates ;;
     e2e) echo redis-server initdb python3-venv java mvn ca-certificates curl ;;
     *) echo ;;

@@ -173,6 +173,7 @@ const suiteNeeds: Record<string, string> = {
   'site-unit': 'chromium',
   'site-build': '',
   'site-browser': 'chromium bc',
+  'lab-lint': 'python3 python3-venv python3-pip ca-certificates',
   lab: 'redis-server python3 python3-venv python3-pip openjdk-17-jdk-headless ca-certificates',
   e2e: 'redis-server postgresql python3 python3-venv python3-pip openjdk-17-jdk-headless maven ca-certificates curl',
 };
