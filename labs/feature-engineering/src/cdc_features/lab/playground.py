@@ -47,7 +47,12 @@ from cdc_features.core.envelope import parse_order_events
 from cdc_features.core.features import compute_customer_features
 from cdc_features.core.spec import CUSTOMER
 from cdc_features.lab.generator import generate_log
-from cdc_features.lab.pitfalls import naive_customer_counts
+from cdc_features.lab.pitfalls import (
+    double_count_story,
+    naive_customer_counts,
+    processing_time_story,
+    tumbling_window_story,
+)
 from cdc_features.lab.stories import StoryLog, feature_stories, order, utc
 from cdc_features.stores.memory import MemoryStore
 from cdc_features.testing import FileStream, raw_frame
@@ -81,15 +86,10 @@ class PlaygroundLog:
 
 def tumbling_window_log() -> PlaygroundLog:
     """Pitfall (a): the story of ``tumbling_window_demo``, two orders per micro-batch."""
-    log = StoryLog()
-    for oid, day in [(1, "2026-02-20"), (2, "2026-02-27"), (3, "2026-03-05"), (4, "2026-03-09")]:
-        log.create(order(oid, 1001, f"{day}T10:00:00", "40.00"))
-    for oid, day in [(5, "2026-02-10"), (6, "2026-02-12"), (7, "2026-02-15")]:
-        log.create(order(oid, 1002, f"{day}T10:00:00", "25.00"))
     return PlaygroundLog(
         "tumbling_window",
         "30-дневное tumbling-окно",
-        log.records,
+        tumbling_window_story().records,
         batch_size=2,
         read_at=[utc("2026-03-10T12:00:00"), utc("2026-04-20T12:00:00")],
     )
@@ -97,38 +97,22 @@ def tumbling_window_log() -> PlaygroundLog:
 
 def double_count_log() -> PlaygroundLog:
     """Pitfall (b): the story of ``double_count_demo`` (redelivery, update, cancel, delete)."""
-    log = StoryLog()
-    o21 = order(21, 2001, "2026-03-02T09:00:00", "100.00")
-    log.create(o21)
-    log.redeliver_last()
-    o21 = log.change(o21, at="2026-03-02T09:05:00", total_amount="120.00")
-    log.change(o21, at="2026-03-03T08:00:00", status="shipped")
-    o22 = order(22, 2001, "2026-03-04T12:00:00", "50.00")
-    log.create(o22)
-    log.change(o22, at="2026-03-04T12:30:00", status="cancelled")
-    o23 = order(23, 2001, "2026-03-05T18:00:00", "30.00")
-    log.create(o23)
-    log.delete(o23, at="2026-03-05T18:10:00")
     return PlaygroundLog(
         "double_count",
         "Двойной счёт изменений",
-        log.records,
+        double_count_story().records,
         batch_size=3,
         read_at=[utc("2026-03-06T12:00:00")],
     )
 
 
 def processing_time_log() -> PlaygroundLog:
-    """Pitfall (d): a snapshot of six old orders; the naive query runs on the commit time."""
-    log = StoryLog()
-    days = ["2026-01-15", "2026-01-28", "2026-02-10", "2026-02-20", "2026-02-25", "2026-02-28"]
-    for offset, day in enumerate(days):
-        log.snapshot(order(41 + offset, 4001, f"{day}T10:00:00", "20.00"), at="2026-03-01T09:00:00")
-    log.create(order(47, 4001, "2026-03-01T11:00:00", "20.00"))
+    """Pitfall (d): the snapshot of ``processing_time_demo``; the naive query runs on the
+    commit time (for a snapshot read, the snapshot time)."""
     return PlaygroundLog(
         "processing_time",
         "Время обработки вместо времени события",
-        log.records,
+        processing_time_story().records,
         batch_size=3,
         read_at=[utc("2026-03-01T12:00:00")],
         naive_time="commit",
