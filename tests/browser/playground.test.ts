@@ -190,6 +190,12 @@ test('the playground is keyboard-operable with a visible focus', async () => {
     await o.page.focus('#pg-step');
     await o.page.keyboard.press('Space');
     assert.match(await o.page.locator('#pg-status').innerText(), /^Обработано 1 из /);
+    // «Пуск» steps by itself to the last batch, then turns back into «Пуск».
+    await o.page.focus('#pg-play');
+    await o.page.keyboard.press('Enter');
+    assert.equal(await o.page.locator('#pg-play').getAttribute('aria-pressed'), 'true');
+    await o.page.waitForFunction(() => /^Обработано (\d+) из \1 /.test(document.querySelector('#pg-status')?.textContent ?? ''), undefined, { timeout: 20_000 });
+    await o.page.waitForFunction(() => document.querySelector('#pg-play')?.getAttribute('aria-pressed') === 'false');
   } finally {
     await o.context.close();
   }
