@@ -170,10 +170,6 @@ function axisOf(state: ViewState): Axis {
       if (image?.date != null && image.date <= e.commit + DAY_US) times.push(image.date);
     }
   }
-  // The watermark after the newest plausible date, when it stays near the log (short delays).
-  if (times.length > 1 && state.semantics.watermarkDelayDays <= 45) {
-    times.push(Math.max(...times.slice(1)) - state.semantics.watermarkDelayDays * DAY_US);
-  }
   let from = (dayOf(Math.min(...times)) - 1) * DAY_US;
   let to = (dayOf(Math.max(...times)) + 2) * DAY_US;
   if (to - from < 12 * DAY_US) {
