@@ -74,8 +74,11 @@ export function hydrate(root: HTMLElement): void {
     tOut.textContent = `${formatTime(state.at)} UTC`;
     const customers = customersOf(state.log);
     if (!customers.includes(state.customer)) state.customer = customers[0] ?? 0;
-    const options = customers.map((c) => `<option value="${c}"${c === state.customer ? ' selected' : ''}>${c}</option>`).join('');
-    if (customerSelect.innerHTML !== options) customerSelect.innerHTML = options;
+    if (customerSelect.dataset.list !== customers.join(',')) {
+      customerSelect.innerHTML = customers.map((c) => `<option value="${c}">${c}</option>`).join('');
+      customerSelect.dataset.list = customers.join(',');
+    }
+    customerSelect.value = String(state.customer);
   }
 
   /** Re-render everything; keep the focus on the same editor of the event list. */
