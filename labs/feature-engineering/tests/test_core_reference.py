@@ -54,7 +54,7 @@ def test_schema_scale_wins_over_the_default() -> None:
     payload_only = {"topic": rec["topic"], "value": json.dumps(msg["payload"])}
     after = parse_change(payload_only).after
     assert after is not None and after["total_amount"] == Decimal("1.23")
-    with pytest.raises(Rejected, match="^bad_decimal:total_amount$"):  # 0.123: not DECIMAL(10,2)
+    with pytest.raises(Rejected, match=r"^bad_decimal:total_amount$"):  # 0.123: not DECIMAL(10,2)
         parse_change(payload_only, default_scale=3)
 
 
@@ -81,9 +81,9 @@ def test_rejects_what_the_stream_dead_letters(value: str | None, reason: str) ->
 
 def test_routing_without_a_topic_uses_source_table() -> None:
     value = '{"op": "c", "source": {"lsn": 1, "ts_ms": 1, "table": "customers"}}'
-    with pytest.raises(Rejected, match="^unknown_table:customers$"):
+    with pytest.raises(Rejected, match=r"^unknown_table:customers$"):
         parse_change({"topic": None, "value": value})
-    with pytest.raises(Rejected, match="^not_an_envelope:source.table$"):
+    with pytest.raises(Rejected, match=r"^not_an_envelope:source\.table$"):
         parse_change({"topic": None, "value": '{"op": "c", "source": {"lsn": 1}}'})
 
 

@@ -155,11 +155,12 @@ def compute_customer_features(order_events: DataFrame) -> DataFrame:
 def _line_inputs(order_events: DataFrame, item_events: DataFrame) -> DataFrame:
     """Order and item events as one stream keyed by ``order_id``.
 
-    ``event_ts`` drives the watermark: the order's ``order_date`` for order events, the
-    commit time for item events (an item has no business time of its own) and for an order
-    version whose date the parser's event-time guard nulled (it does not count: ``active``
-    is false). An item that moved to another order also goes to its old order, as
-    ``present = false``.
+    ``event_ts`` drives the watermark: the commit time, for order and item events alike (an
+    item has no business time; an order's date may move far back, or be a typo the parser's
+    guard nulled — ``active`` is then false). A change is late only when it was committed
+    more than 7 days before the newest commit, so an update moving an order into the past
+    still retracts its lines, and an order's state outlives its newest commit (below). An
+    item that moved to another order also goes to its old order, as ``present = false``.
     """
     common = (
         "kind string, order_id long, lsn long, event_ts timestamp, commit_ts timestamp, "
@@ -172,10 +173,7 @@ def _line_inputs(order_events: DataFrame, item_events: DataFrame) -> DataFrame:
         F.lit("order").alias("kind"),
         "order_id",
         "lsn",
-        F.coalesce(
-            F.when(deleted, F.col("before_order_ts")).otherwise(F.col("order_ts")),
-            F.col("commit_ts"),
-        ).alias("event_ts"),
+        F.col("commit_ts").alias("event_ts"),
         "commit_ts",
         (~deleted).alias("present"),
         "customer_id",
@@ -326,14 +324,19 @@ def _line(
 
 
 def _timeout_ms(st: dict[str, Any]) -> int:
-    """When an order's state may go: its day has left every 7-day window (its day end +
-    7 days), or, before the header is known, 7 days after its newest item commit."""
+    """When an order's state may go (compared with the commit-time watermark): once its day
+    has left every 7-day window (its day end + 7 days) AND the watermark has passed its newest
+    commit. The second part keeps the LSNs of an order as long as a change of it can still
+    arrive in time: a re-delivered old version is then either older than the state (ignored)
+    or late (dropped), and can never revive a version the state has forgotten."""
     header = st["header"]
+    day_end = 0
     if header is not None and header["order_ms"] is not None:
         day_end = (header["order_ms"] // 86_400_000 + 1) * 86_400_000
-        return day_end + PRODUCT.window_days * 86_400_000
-    newest = max([i["commit_ms"] or 0 for i in st["items"].values()] or [0])
-    return newest + PRODUCT.window_days * 86_400_000
+    commits = [i["commit_ms"] or 0 for i in st["items"].values()]
+    if header is not None:
+        commits.append(header["commit_ms"] or 0)
+    return max(day_end + PRODUCT.window_days * 86_400_000, max(commits or [0]))
 
 
 _INT_COLUMNS = ("order_id", "lsn", "customer_id", "item_id", "product_id", "quantity")

@@ -1,8 +1,9 @@
 """Dead letters: malformed CDC messages kept with their reason, and a running count.
 
 Each micro-batch of the dead-letter query writes its malformed messages as JSON lines
-``{"raw", "reason", "topic", "key", "batch_id"}`` into ``<dir>/batch=<batch_id>/`` (overwritten when a
-batch is replayed, so a retry never duplicates) and its counts per reason code into
+``{"raw", "reason", "topic", "key", "batch_id"}`` into ``<dir>/batch=<batch_id>/``
+(overwritten when a batch is replayed, so a retry never duplicates) and its counts per
+reason code into
 ``<dir>/_counts/<batch_id>.json``. Tombstones (reason ``tombstone``) are counted, not stored:
 they are the normal follow-up of a delete, not an error.
 """
