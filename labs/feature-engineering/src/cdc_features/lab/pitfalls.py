@@ -330,7 +330,7 @@ NO_GUARD = timedelta(days=100_000)  # every order_date trusted, as a naive pipel
 # region naive_typo_date
 def naive_tiles(raw: DataFrame) -> DataFrame:
     """WRONG: every order_date trusted — one typo moves the watermark by 73 years."""
-    events = parse_order_events(raw, future_tolerance=NO_GUARD)  # no event-time guard
+    events = parse_order_events(raw, future_tolerance=NO_GUARD).events  # no event-time guard
     return compute_customer_features(events)
 
 
@@ -350,7 +350,7 @@ def typo_date_demo(spark: SparkSession) -> str:
     log.create(o52)
     log.create(order(53, 5001, "2099-03-09T10:00:00", "60.00"), at="2026-03-09T10:01:00")
     log.create(order(54, 5001, "2026-03-09T11:00:00", "30.00"))
-    log.create(order(55, 5001, "2026-03-10T09:00:00", "20.00"))
+    log.create(order(55, 5001, "2026-03-10T09:00:00", "15.00"))
     log.change(o51, at="2026-03-10T09:30:00", total_amount="45.00")
     log.change(o52, at="2026-03-10T10:00:00", status="cancelled")
     at = utc("2026-03-10T12:00:00")
@@ -403,14 +403,14 @@ def typo_date_demo(spark: SparkSession) -> str:
                 "Events of customer 5001, one micro-batch each:",
                 "  order 51 created 2026-03-05 40.00; order 52 created 2026-03-07 25.00",
                 "  order 53 created with order_date 2099-03-09 (a typo) 60.00",
-                "  then: orders 54 (30.00) and 55 (20.00) created, order 51 corrected to 45.00,"
+                "  then: orders 54 (30.00) and 55 (15.00) created, order 51 corrected to 45.00,"
                 " order 52 cancelled",
                 "",
                 f"Naive (every order_date trusted): watermark {marks['naive']}, "
-                f"{dropped['naive']} later events dropped as late",
+                f"{dropped['naive']} rows of the later events dropped as late",
                 f"  at T = {_fmt_ts(at)}: {features('naive')}",
                 f"Ours (event-time guard, 1 day): watermark {marks['lab']}, "
-                f"{dropped['lab']} dropped",
+                f"{dropped['lab']} rows dropped",
                 f"  dead letter {letter['reason']}, key id {key['id']}",
                 f"  at T = {_fmt_ts(at)}: {features('lab')}",
             ]
