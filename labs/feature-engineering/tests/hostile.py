@@ -36,7 +36,8 @@ from cdc_features.core.debezium_json import OrderItemRow, OrderRow, Record
 
 BASE = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # commits start two days before this
 IDS_PER_EXAMPLE = 1_000
-SHAPES = [(s, m) for s in (True, False) for m in ("precise", "string", "double")]
+MODES: tuple[dj.DecimalMode, ...] = ("precise", "string", "double")
+SHAPES: list[tuple[bool, dj.DecimalMode]] = [(s, m) for s in (True, False) for m in MODES]
 KNOWN_REASONS = {
     "tombstone",
     "not_json",

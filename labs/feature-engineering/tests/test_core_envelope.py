@@ -273,7 +273,7 @@ def test_messages_of_another_or_no_table_are_dead_letters_once(spark: SparkSessi
             msg["source"]["table"] = table
         return json.dumps(msg)
 
-    records = [
+    records: list[dict[str, Any]] = [
         {"topic": None, "key": "a", "value": message("customers")},
         {"topic": None, "key": "b", "value": message(None)},
         {"topic": "dbserver1.inventory.products", "key": "c", "value": message("orders")},

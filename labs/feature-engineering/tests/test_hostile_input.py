@@ -36,6 +36,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import SparkSession
+from tests.hostile import KNOWN_REASONS, Example, batches, hostile_logs, interleaved
 
 from cdc_features.core import reference
 from cdc_features.core.debezium_json import Record
@@ -49,7 +50,6 @@ from cdc_features.testing import (
     raw_frame,
     static_store,
 )
-from hostile import KNOWN_REASONS, Example, batches, hostile_logs, interleaved
 
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + (
     [Phase.shrink] if os.environ.get("HYPOTHESIS_SHRINK") == "1" else []

@@ -325,7 +325,8 @@ def parse_change(record: Mapping[str, Any], default_scale: int = 2) -> Change:
     if ts_ms is None or not _FIRST_MICROS // 1000 <= ts_ms <= _LAST_MICROS // 1000:
         raise Rejected("not_an_envelope:source.ts_ms")
     commit = EPOCH + timedelta(milliseconds=ts_ms)
-    after_row, before_row = payload.get("after"), payload.get("before")
+    after_row: Any = payload.get("after")  # an object or None (_structs_ok)
+    before_row: Any = payload.get("before")
     if op != "d" and after_row is None:
         raise Rejected("missing_after")
     if op in ("u", "d") and (
