@@ -375,3 +375,61 @@ def test_a_redis_that_stops_answering_fails_the_write_instead_of_hanging_it() ->
         with pytest.raises(redis.TimeoutError):
             rs._write_partition(iter([row]), config=config, write_row=rs.write_tile)
         assert time.monotonic() - started < 10
+
+
+def _tile_row(customer: int, day: date, count: int, last: datetime | None) -> dict[str, Any]:
+    return {
+        "customer_id": customer,
+        "day": day,
+        "order_count": count,
+        "total_spend": Decimal("1.00") * count,
+        "last_order_ts": last,
+    }
+
+
+def _write_rows(store: redis.Redis, config: RedisConfig, rows: list[dict[str, Any]]) -> None:
+    pipe = store.pipeline(transaction=False)
+    for row in rows:
+        rs.write_tile(pipe, row, time.time(), config)
+    pipe.execute()
+
+
+def test_recency_set_per_customer_and_its_reads(store: redis.Redis, config: RedisConfig) -> None:
+    """One sorted set per customer: a day per member scored with its newest order; an emptied
+    day leaves it; days behind the horizon are trimmed; the read takes the newest in the
+    horizon of T in the same round trip as the tiles."""
+    d = [TODAY - timedelta(days=n) for n in (400, 100, 45, 2)]
+    _write_rows(
+        store,
+        config,
+        [_tile_row(77, day, 1, ts(day, 10 + i)) for i, day in enumerate(d)],
+    )
+    members = cast(list[tuple[bytes, float]], store.zrange("cr:77", 0, -1, withscores=True))
+    # the 400-day-old day was trimmed by the newer writes (behind their 365-day horizon)
+    assert [(m.decode(), int(s)) for m, s in members] == [
+        (f"{day:%Y%m%d}", to_micros(ts(day, 11 + i))) for i, day in enumerate(d[1:])
+    ]
+    now = datetime.now(UTC)
+    f = rs.read_customer_features(store, 77, now)
+    assert f.last_order_ts == ts(d[3], 13).replace(tzinfo=UTC)
+    assert f.order_count_30d == 1
+    # the newest day empties (its only order cancelled): the previous day is the newest again
+    _write_rows(store, config, [_tile_row(77, d[3], 0, None)])
+    f = rs.read_customer_features(store, 77, now)
+    assert (f.order_count_30d, f.last_order_ts) == (0, ts(d[2], 12).replace(tzinfo=UTC))
+    assert f.days_since_last_order == (now - ts(d[2], 12).replace(tzinfo=UTC)).days
+    assert RedisFeatureReader(store).customer_features([77], now)[77] == f
+    store.delete(*cast(list[bytes], store.keys("cf:77:*")))
+    assert 77 in RedisFeatureReader(store).customer_ids()  # a recency set alone lists it
+    # read a year on: the 45-day-old day has left the horizon, the 100-day-old one long ago
+    later = rs.read_customer_features(store, 77, now + timedelta(days=330))
+    assert later.last_order_ts is None and later.days_since_last_order is None
+    # expiry: the end of the newest day + 366 days; an older day never shortens it
+    newest_expiry = day_end_plus(d[3], 366)  # set when d[3] was written; never lowered
+    assert abs(cast(int, store.ttl("cr:77")) - (newest_expiry - time.time())) < 5
+    _write_rows(store, config, [_tile_row(77, d[1], 2, ts(d[1], 9))])
+    assert abs(cast(int, store.ttl("cr:77")) - (newest_expiry - time.time())) < 5
+    assert rs.dump_store(store)["cr:77"] == {
+        f"{d[1]:%Y%m%d}": str(to_micros(ts(d[1], 9))),
+        f"{d[2]:%Y%m%d}": str(to_micros(ts(d[2], 12))),
+    }
