@@ -90,21 +90,26 @@ class Tally:
         self.messages += sum(len(e.records) for e in examples)
         self.reasons.update(reasons)
 
-    def report(self) -> None:
+    def report(self) -> str:
         seconds = time.monotonic() - self.started
         codes = ", ".join(f"{code} {n}" for code, n in sorted(self.reasons.items()))
-        print(
-            f"\n[hypothesis] {self.name}: {self.runs} examples ({self.histories} shop histories, "
-            f"{self.messages} messages) in {seconds:.1f} s; reason codes seen: {codes}"
+        return (
+            f"[hypothesis] {self.name}: {self.runs} examples ({self.histories} shop histories, "
+            f"{self.messages} messages) in {seconds:.1f} s"
+            + (f"; reason codes seen: {codes}" if codes else "")
         )
 
 
 @pytest.fixture(scope="module")
-def tally() -> Iterator[dict[str, Tally]]:
+def tally(request: pytest.FixtureRequest) -> Iterator[dict[str, Tally]]:
     tallies: dict[str, Tally] = {}
     yield tallies
-    for t in tallies.values():
-        t.report()
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    for t in tallies.values():  # printed past pytest's capture: CI logs show them
+        if terminal is not None:
+            terminal.write_line(t.report())
+        else:
+            print(t.report())
 
 
 def _aware(ts: datetime | None) -> datetime | None:

@@ -94,9 +94,16 @@ def test_tiles_are_stored_as_exact_hashes_with_expireat(
             "total_spend": "120.00",
             "last_order_ts_us": str(to_micros(ts(D2, 23, 59))),
         },
+        # recency: one sorted set per customer, a day per member, its newest order as score
+        "cr:42": {
+            f"{D1:%Y%m%d}": str(to_micros(ts(D1, 14, 5, 123456))),
+            f"{D2:%Y%m%d}": str(to_micros(ts(D2, 8))),
+        },
+        "cr:7": {f"{D2:%Y%m%d}": str(to_micros(ts(D2, 23, 59)))},
     }
     assert store.expiretime(key) == day_end_plus(D1, 31)
     assert store.expiretime(f"cf:7:{D2:%Y%m%d}") == day_end_plus(D2, 31)
+    assert store.expiretime("cr:42") == day_end_plus(D2, 366)  # the newest day + 366 days
 
 
 def test_replayed_batch_and_new_absolute_values(
@@ -131,7 +138,8 @@ def test_replayed_batch_and_new_absolute_values(
             "order_count": "2",
             "total_spend": "25.00",
             "last_order_ts_us": str(to_micros(ts(D1, 10))),
-        }
+        },
+        "cr:1": {f"{D1:%Y%m%d}": str(to_micros(ts(D1, 10)))},  # customer 2's day left its set
     }
 
 
@@ -227,7 +235,12 @@ def test_reads_at_t_compute_rolling_features(
         2,
     )
     later = at + timedelta(days=31)
+    last = datetime(D1.year, D1.month, D1.day, 18, 30, tzinfo=UTC)
+    # the 30-day sums decay; recency keeps the last order (33 days before ``later``)
     assert rs.read_customer_features(store, 42, later) == CustomerFeatures(
+        42, 0, Decimal("0.00"), None, last, 33
+    )
+    assert rs.read_customer_features(store, 42, at + timedelta(days=365)) == CustomerFeatures(
         42, 0, Decimal("0.00"), None, None, None
     )
     assert rs.read_customer_features(store, 999, at) == CustomerFeatures(
@@ -266,8 +279,9 @@ def test_many_rows_small_flushes_and_driver_writer_agree(
     config = RedisConfig(redis_url, flush_every=7)
     rs.write_to_feature_store(tiles(spark, rows), 0, store=config)
     executor_side = rs.dump_store(store)
-    assert len(executor_side) == 1200
-    assert f"cf:5000:{D1:%Y%m%d}" not in executor_side
+    assert sum(1 for key in executor_side if key.startswith("cf:")) == 1200
+    assert sum(1 for key in executor_side if key.startswith("cr:")) == 1200  # one per customer
+    assert f"cf:5000:{D1:%Y%m%d}" not in executor_side and "cr:5000" not in executor_side
     assert executor_side[f"cf:13:{D1 - timedelta(days=3):%Y%m%d}"] == {
         "order_count": "2",
         "total_spend": "3.25",

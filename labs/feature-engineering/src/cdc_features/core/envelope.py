@@ -354,8 +354,7 @@ def _finish(
     for bad, reason in _typed_rules(env["before"], before, ""):
         rules.append((has_before & bad, reason.replace(":", ":before.", 1)))
     checked = _materialized(typed).withColumn("reason", _check(rules)).where("mine")
-    letter = ["raw", "reason", "topic", "key"]
-    dead = checked.where(F.col("reason").isNotNull()).select(*letter)
+    letter = F.col("reason")
     if guard is not None:
         future_after, future_before = guard(after, before, F.col("_commit_ts"))
         checked = checked.withColumn("_future_after", has_after & future_after).withColumn(
@@ -363,10 +362,12 @@ def _finish(
         )
         after = {**after, "order_date": F.when(~F.col("_future_after"), after["order_date"])}
         before = {**before, "order_date": F.when(~F.col("_future_before"), before["order_date"])}
-        flagged = checked.where(F.col("reason").isNull() & F.col("_future_after")).withColumn(
-            "reason", F.lit(f"{FUTURE_EVENT_TIME}:after.order_date")
+        # an accepted message whose version is implausible is a dead letter as well
+        letter = F.coalesce(
+            letter,
+            F.when(F.col("_future_after"), F.lit(f"{FUTURE_EVENT_TIME}:after.order_date")),
         )
-        dead = dead.unionByName(flagged.select(*letter))
+    dead = checked.where(letter.isNotNull()).select("raw", letter.alias("reason"), "topic", "key")
     events = checked.where(F.col("reason").isNull()).select(*columns(after, before))
     return Parsed(events, dead)
 
