@@ -104,12 +104,10 @@ class Tally:
 def tally(request: pytest.FixtureRequest) -> Iterator[dict[str, Tally]]:
     tallies: dict[str, Tally] = {}
     yield tallies
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-    for t in tallies.values():  # printed past pytest's capture: CI logs show them
-        if terminal is not None:
-            terminal.write_line(t.report())
-        else:
-            print(t.report())
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # past pytest's capture: CI logs show them
+        for t in tallies.values():
+            print("\n" + t.report())
 
 
 def _aware(ts: datetime | None) -> datetime | None:
