@@ -188,7 +188,7 @@ def _envelopes(raw: DataFrame, table: str) -> DataFrame:
     )
     shape_error = (
         F.when(F.col("value").isNull(), F.lit("tombstone"))
-        .when(F.col("value").rlike(r"^[ \t\r\n]*$"), F.lit("not_json"))  # Spark: no row
+        .when(F.col("j").isNull(), F.lit("not_json"))  # blank: the reader gives no row
         .when(
             F.col("j._corrupt_record").isNotNull() & F.try_parse_json("value").isNull(),
             F.lit("not_json"),
