@@ -419,10 +419,23 @@ def test_recency_set_per_customer_and_its_reads(store: redis.Redis, config: Redi
         [_tile_row(77, day, 1, ts(day, 10 + i)) for i, day in enumerate(d)],
     )
     members = cast(list[tuple[bytes, float]], store.zrange("cr:77", 0, -1, withscores=True))
-    # the 400-day-old day was trimmed by the newer writes (behind their 365-day horizon)
     assert [(m.decode(), int(s)) for m, s in members] == [
-        (f"{day:%Y%m%d}", to_micros(ts(day, 11 + i))) for i, day in enumerate(d[1:])
+        (f"{day:%Y%m%d}", to_micros(ts(day, 10 + i))) for i, day in enumerate(d)
     ]
+    # the set keeps the newest 365 days, whatever the order of the writes
+    _write_rows(
+        store,
+        config,
+        [
+            _tile_row(78, TODAY - timedelta(days=n), 1, ts(TODAY - timedelta(days=n), 1))
+            for n in range(370)
+        ],
+    )
+    assert store.zcard("cr:78") == 365
+    assert (
+        cast(list[bytes], store.zrange("cr:78", 0, 0))[0]
+        == f"{TODAY - timedelta(days=364):%Y%m%d}".encode()
+    )
     now = datetime.now(UTC)
     f = rs.read_customer_features(store, 77, now)
     assert f.last_order_ts == ts(d[3], 13).replace(tzinfo=UTC)
@@ -444,6 +457,7 @@ def test_recency_set_per_customer_and_its_reads(store: redis.Redis, config: Redi
     _write_rows(store, config, [_tile_row(77, d[1], 2, ts(d[1], 9))])
     assert abs(cast(int, store.ttl("cr:77")) - (newest_expiry - time.time())) < 5
     assert rs.dump_store(store)["cr:77"] == {
+        f"{d[0]:%Y%m%d}": str(to_micros(ts(d[0], 10))),  # kept: one of the newest 365 days
         f"{d[1]:%Y%m%d}": str(to_micros(ts(d[1], 9))),
         f"{d[2]:%Y%m%d}": str(to_micros(ts(d[2], 12))),
     }

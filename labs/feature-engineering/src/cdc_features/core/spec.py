@@ -64,8 +64,9 @@ class EntitySpec:
 class RecencySpec:
     """The customer's recency facts: per customer, the newest counted order of each UTC day
     of the horizon (a Redis sorted set ``<prefix>:<id>``: member ``yyyymmdd``, score = that
-    day's newest order time in µs). At most ``horizon_days + 1`` members per customer; the
-    key expires ``ttl_days`` after the end of its newest day."""
+    day's newest order time in µs). At most ``horizon_days`` members per customer (the newest
+    days: all a read's horizon can hold); the key expires ``ttl_days`` after the end of its
+    newest day."""
 
     key_prefix: str
     horizon_days: int

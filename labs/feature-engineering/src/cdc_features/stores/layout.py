@@ -89,12 +89,6 @@ def day_start_micros(day: date) -> int:
     return (day.toordinal() - _EPOCH_ORDINAL) * DAY_SECONDS * 1_000_000
 
 
-def recency_trim_below(day: date) -> int:
-    """Scores below this are outside the horizon of every read at or after ``day``: the
-    first day of the horizon that ends with ``day``."""
-    return day_start_micros(day - timedelta(days=RECENCY.horizon_days - 1))
-
-
 def recency_score_range(at: datetime) -> tuple[int, int]:
     """``(min, max)`` score of the horizon read at ``at`` (both inclusive, µs): from the start
     of its first day to the last µs of T's day."""

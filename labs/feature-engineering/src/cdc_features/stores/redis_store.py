@@ -47,7 +47,6 @@ from cdc_features.stores.layout import (
     recency_key,
     recency_member,
     recency_score_range,
-    recency_trim_below,
     to_micros,
     window_keys,
 )
@@ -138,7 +137,7 @@ def _write_lines_partition(rows: Iterator[Row], *, config: RedisConfig) -> None:
 
 def write_recency(pipe: Any, row: Fields, now: float, config: RedisConfig) -> None:
     """Queue the tile's day in the customer's recency set: its newest order time, or out of
-    the set when the day has no counted order; days behind the horizon are trimmed."""
+    the set when the day has no counted order; only the newest 365 days are kept."""
     key, day = recency_key(row["customer_id"]), row["day"]
     if row["order_count"] and row["last_order_ts"] is not None:
         pipe.zadd(key, {recency_member(day): to_micros(row["last_order_ts"])})
@@ -147,7 +146,9 @@ def write_recency(pipe: Any, row: Fields, now: float, config: RedisConfig) -> No
         pipe.expireat(key, when, gt=True)  # ... an older day never shortens it
     else:
         pipe.zrem(key, recency_member(day))
-    pipe.zremrangebyscore(key, "-inf", f"({recency_trim_below(day)}")
+    # keep the newest RECENCY.horizon_days days: every day a read's horizon can hold, whatever
+    # the order of the writes (a retried or reordered batch leaves the same set)
+    pipe.zremrangebyrank(key, 0, -(RECENCY.horizon_days + 1))
 
 
 # region write_to_feature_store
