@@ -82,16 +82,17 @@ class Tally:
         self.histories = 0
         self.messages = 0
         self.reasons: Counter[str] = Counter()
-        self.started = time.monotonic()
+        self.started = self.finished = time.monotonic()
 
     def add(self, examples: Sequence[Example], reasons: Counter[str]) -> None:
         self.runs += 1
         self.histories += len(examples)
         self.messages += sum(len(e.records) for e in examples)
         self.reasons.update(reasons)
+        self.finished = time.monotonic()
 
     def report(self) -> str:
-        seconds = time.monotonic() - self.started
+        seconds = self.finished - self.started  # first example's start to last one's end
         codes = ", ".join(f"{code} {n}" for code, n in sorted(self.reasons.items()))
         return (
             f"[hypothesis] {self.name}: {self.runs} examples ({self.histories} shop histories, "
