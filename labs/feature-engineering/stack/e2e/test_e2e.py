@@ -5,7 +5,10 @@ One scenario, in order (each step checks the whole feature store):
    steady stream of orders, corrections, cancellations, deletes and back-dated orders;
 2. the Spark job is stopped in the middle of a stream and restarted from its checkpoint;
 3. Kafka Connect is killed in the middle of a stream (SIGKILL: its last source offsets are
-   not flushed, so Debezium sends those changes again) and restarted.
+   not flushed, so Debezium sends those changes again) and restarted;
+4. the source pauses: a real Prometheus, scraping the job's /metrics with the lab's alert rules
+   (test timings: ``promctl.rules_with_test_timings``), fires ``FeatureFreshnessStale``; the
+   source resumes and the alert resolves; the lag p99 is read with ``histogram_quantile``.
 After each step, the features read from Redis at T = now equal both the batch reference
 (``cdc_features.core.reference``) computed from every message on the Kafka topics, and an
 independent SQL computation over the database's current rows.
@@ -25,6 +28,7 @@ from typing import Any
 import pytest
 import redis
 
+from promctl import Prometheus, rules_with_test_timings, wait_until
 from stackctl import (
     Stack,
     database_state,
@@ -42,6 +46,11 @@ from stackctl import (
 PREFIX = "dbserver1"
 TOPICS = [f"{PREFIX}.inventory.orders", f"{PREFIX}.inventory.order_items"]
 CATCH_UP_SECONDS = 180
+#: Prometheus in the test: scrape and evaluate every second, every `for` 5 s, freshness alert
+#: above 20 s (production: 15 s intervals, `for` 2m-30m, freshness above 300 s)
+PROMETHEUS_INTERVAL = "1s"
+TEST_FOR = "5s"
+TEST_FRESHNESS_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +59,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s.reset()
     try:
         s.up()
+        started = time.monotonic()
+        rules = rules_with_test_timings(
+            s.run_dir / "test-rules" / "alert_rules.yml",
+            for_=TEST_FOR,
+            freshness_seconds=TEST_FRESHNESS_SECONDS,
+        )
+        s.up(
+            "prometheus",
+            env={"PROMETHEUS_RULES": str(rules), "PROMETHEUS_INTERVAL": PROMETHEUS_INTERVAL},
+        )
+        print(f"prometheus started in {time.monotonic() - started:.1f}s")
         yield s
     finally:
         s.down()
@@ -88,6 +108,7 @@ class Job:
             redis_url=env["REDIS_URL"],
             trigger="1 second",
             progress=False,
+            metrics_port=int(env["METRICS_PORT"]),  # the port the stack's Prometheus scrapes
         )
         self.pipeline: Any = None
 
@@ -249,6 +270,82 @@ def test_cdc_to_redis_end_to_end(stack: Stack, spark: Any, store: redis.Redis) -
         summary = check_store(stack, store, messages)
         resent = duplicate_deliveries(messages) - before
         print(f"step 3 (Connect killed and restarted): {summary}, re-sent messages: {resent}")
-        assert len(read_changes(changes_file)) == 150 + 1200 + 800 + 800
+
+        # 4. the source pauses → Prometheus fires FeatureFreshnessStale; it resumes → resolved
+        step4 = time.monotonic()
+        prom = Prometheus(stack.env()["PROMETHEUS_URL"])
+        assert prom.targets_up() == [f"http://127.0.0.1:{job.config.metrics_port}/metrics"]
+        [alert] = wait_until(
+            "FeatureFreshnessStale firing for customer_features in Prometheus",
+            lambda: prom.firing("FeatureFreshnessStale", query="customer_features"),
+            timeout=TEST_FRESHNESS_SECONDS + 90,
+        )
+        fired = time.monotonic() - step4
+        assert alert["labels"]["severity"] == "warning"
+        assert float(alert["value"]) > TEST_FRESHNESS_SECONDS
+        assert alert["annotations"]["summary"].startswith(
+            "Newest event in the feature store (customer_features) is "
+        )
+        proc = run_workload(stack, changes_file, seed=15, changes=100, rate=50, background=True)
+        resumed = time.monotonic()
+        wait_until(
+            "FeatureFreshnessStale resolved after the source resumed",
+            lambda: not prom.firing("FeatureFreshnessStale", query="customer_features"),
+            timeout=60,
+        )
+        resolved = time.monotonic() - resumed
+        finish_workload(proc)
+        messages = wait_for_kafka(spark, stack, job)
+        job.await_idle()
+        summary = check_store(stack, store, messages)
+        print(
+            f"step 4 (source paused and resumed): {summary}; FeatureFreshnessStale fired "
+            f"{fired:.1f}s after the step began, resolved {resolved:.1f}s after the source resumed"
+        )
+        assert len(read_changes(changes_file)) == 150 + 1200 + 800 + 800 + 100
+
+        # the lag p99 from the histogram, as Prometheus computes it, lies in the bucket where the
+        # job's own cumulative counts cross 99 % (the job is idle: its histogram is not changing)
+        lag = 'cdc_features_end_to_end_lag_seconds_bucket{query="customer_features"}'
+        wait_until(
+            "Prometheus has the job's final lag histogram",
+            lambda: lag_count_in_prometheus(prom) == job_lag_buckets(job)[-1][1],
+            timeout=30,
+        )
+        [p99] = prom.query(f"histogram_quantile(0.99, sum by (le) ({lag}))")
+        value = float(p99["value"][1])
+        buckets = job_lag_buckets(job)
+        rank = 0.99 * buckets[-1][1]
+        upper = next(le for le, count in buckets if count >= rank)
+        lower = max([0.0, *(le for le, count in buckets if count < rank)])
+        assert lower <= value <= upper, (value, buckets)
+        assert value < 60, f"lag p99 {value:.1f}s: over the alert threshold on an idle stack"
+        print(
+            f"lag p99 (histogram_quantile in Prometheus): {value:.2f}s; "
+            f"step 4 took {time.monotonic() - step4:.1f}s"
+        )
     finally:
         job.stop()
+
+
+def job_lag_buckets(job: Job) -> list[tuple[float, float]]:
+    """(le, cumulative count) of the customer lag histogram on the job's own /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from cdc_features.monitoring import metrics_text
+
+    monitoring = job.pipeline.monitoring
+    assert monitoring is not None
+    text = metrics_text(monitoring.registry.prometheus)
+    return sorted(
+        (float(s.labels["le"]), s.value)
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == "cdc_features_end_to_end_lag_seconds_bucket"
+        and s.labels["query"] == "customer_features"
+    )
+
+
+def lag_count_in_prometheus(prom: Prometheus) -> float | None:
+    result = prom.query('cdc_features_end_to_end_lag_seconds_count{query="customer_features"}')
+    return float(result[0]["value"][1]) if result else None
