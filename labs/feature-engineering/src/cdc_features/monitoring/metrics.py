@@ -40,29 +40,56 @@ BATCH_DURATION_BUCKETS: tuple[float, ...] = (
 
 
 # region prometheus_metrics
+class FreshnessCollector(Collector):
+    """``cdc_features_freshness_seconds``: now − the newest event in the store, per query,
+    computed at scrape time (so a paused source shows up without any new event)."""
+
+    def __init__(self, newest: Callable[[], dict[str, datetime]], clock: Callable[[], datetime]):
+        self.newest, self.clock = newest, clock
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.clock()
+        family = GaugeMetricFamily(
+            "cdc_features_freshness_seconds",
+            "Feature freshness: now minus the newest event time in the store.",
+            labels=["query"],
+        )
+        for query, newest in sorted(self.newest().items()):
+            family.add_metric([query], (now - newest).total_seconds())
+        yield family
+
+
 class PipelineMetrics:
     """The job's metrics in its own ``CollectorRegistry`` (never the process-wide default)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        def counter(name: str, doc: str, labels: tuple[str, ...] = ("query",)) -> Counter:
-            return Counter(name, doc, labels, registry=registry)
-
-        def gauge(name: str, doc: str, labels: tuple[str, ...] = ("query",)) -> Gauge:
-            return Gauge(name, doc, labels, registry=registry)
-
-        self.batches = counter("cdc_features_batches_total", "Micro-batches completed.")
-        self.input_rows = counter("cdc_features_input_rows_total", "Input rows read.")
-        self.dropped = counter(
+        by_query = ("query",)
+        self.batches = Counter(
+            "cdc_features_batches_total", "Micro-batches completed.", by_query, registry=registry
+        )
+        self.dropped = Counter(
             "cdc_features_rows_dropped_by_watermark_total",
             "Rows dropped as later than the watermark (after partial aggregation).",
+            by_query,
+            registry=registry,
         )
         self.batch_duration = Histogram(
             "cdc_features_batch_duration_seconds",
             "Duration of a micro-batch.",
-            ("query",),
-            buckets=BATCH_DURATION_BUCKETS,
+            by_query,
+            buckets=BATCH_DURATION_BUCKETS,  # 50 ms … 5 min
             registry=registry,
         )
+        # … and the same way: rates, watermark, state rows, writes, drift, missing features
+        # endregion
+
+        def counter(name: str, doc: str, labels: tuple[str, ...] = by_query) -> Counter:
+            return Counter(name, doc, labels, registry=registry)
+
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = by_query) -> Gauge:
+            return Gauge(name, doc, labels, registry=registry)
+
+        self.input_rows = counter("cdc_features_input_rows_total", "Input rows read.")
         self.input_rate = gauge(
             "cdc_features_input_rows_per_second", "Input rate of the last micro-batch."
         )
@@ -96,7 +123,7 @@ class PipelineMetrics:
             "cdc_features_stale_keys", "Expected-to-update keys that went stale.", ("view",)
         )
 
-    def batch_done(  # called by the listener after every micro-batch of every query
+    def batch_done(
         self,
         query: str,
         *,
@@ -108,6 +135,7 @@ class PipelineMetrics:
         watermark: datetime | None,
         state_rows: int,
     ) -> None:
+        """One micro-batch of ``query`` finished (the listener reports it)."""
         self.batches.labels(query).inc()
         self.input_rows.labels(query).inc(input_rows)
         self.dropped.labels(query).inc(dropped)
@@ -117,34 +145,6 @@ class PipelineMetrics:
         self.state_rows.labels(query).set(state_rows)
         if watermark is not None:
             self.watermark.labels(query).set(watermark.timestamp())
-
-
-class FreshnessCollector(Collector):
-    """``cdc_features_freshness_seconds``: now − the newest event in the store, per query,
-    computed at scrape time (so a paused source shows up without any new event)."""
-
-    def __init__(self, newest: Callable[[], dict[str, datetime]], clock: Callable[[], datetime]):
-        self.newest, self.clock = newest, clock
-
-    def describe(self) -> Iterable[Metric]:
-        return [self._family()]
-
-    def collect(self) -> Iterator[Metric]:
-        now, family = self.clock(), self._family()
-        for query, newest in sorted(self.newest().items()):
-            family.add_metric([query], (now - newest).total_seconds())
-        yield family
-
-    @staticmethod
-    def _family() -> GaugeMetricFamily:
-        return GaugeMetricFamily(
-            "cdc_features_freshness_seconds",
-            "Feature freshness: now minus the newest event time in the store.",
-            labels=["query"],
-        )
-
-
-# endregion
 
 
 class LagHistogram:
