@@ -24,7 +24,7 @@ RULES = LAB / "monitoring" / "alert_rules.yml"
 FRESHNESS = re.compile(r"^(cdc_features_freshness_seconds\s*>\s*)[\d.]+$")
 
 
-def rules_with_test_timings(dest: Path, *, for_: str = "5s", freshness_seconds: int = 20) -> Path:
+def rules_with_test_timings(dest: Path, *, for_: str = "5s", freshness_seconds: int = 30) -> Path:
     """Write the production rules to ``dest`` with short ``for`` and freshness threshold."""
     doc = yaml.safe_load(RULES.read_text(encoding="utf-8"))
     changed = 0
