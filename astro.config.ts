@@ -2,8 +2,8 @@ import { defineConfig } from 'astro/config';
 import mdx from '@astrojs/mdx';
 import { unified } from '@astrojs/markdown-remark';
 import { fileURLToPath } from 'node:url';
-import { rehypeDiagrams } from './src/lib/diagrams.ts';
-import { remarkCodeBlocks } from './src/lib/code-blocks.ts';
+import { rehypeDiagrams } from './src/integrations/diagrams.ts';
+import { remarkCodeBlocks } from './src/integrations/code-blocks.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 

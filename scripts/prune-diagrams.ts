@@ -2,14 +2,14 @@
 import { globSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { diagramHash } from '../src/lib/diagrams.ts';
-import { findFencedBlocks } from '../src/lib/snippets.ts';
+import { diagramFileName, diagramHash } from '../src/integrations/diagram-cache.ts';
+import { findFencedBlocks } from './lib/snippets.ts';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const used = new Set<string>();
 for (const lesson of globSync('src/content/course/**/*.mdx', { cwd: root })) {
   for (const block of findFencedBlocks(readFileSync(join(root, lesson), 'utf8'))) {
-    if (block.lang === 'mermaid') used.add(`${diagramHash(block.code)}.svg`);
+    if (block.lang === 'mermaid') used.add(diagramFileName(diagramHash(block.code)));
   }
 }
 let removed = 0;

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countJUnit, summaryLine, type JUnitCounts } from '../src/lib/junit.ts';
+import { countJUnit, summaryLine, type JUnitCounts } from './lib/junit.ts';
 
 interface Suite {
   name: string;

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync, existsSync, globSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkLessonSnippets, formatProblem, syncLessonSnippets } from '../src/lib/snippets.ts';
+import { checkLessonSnippets, formatProblem, syncLessonSnippets } from './lib/snippets.ts';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 

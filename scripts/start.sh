@@ -4,10 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(bash scripts/ensure-node.sh):$PATH"
-if [ ! -d node_modules/astro ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "Installing npm packages (npm ci)…"
-  npm ci --no-audit --no-fund
-fi
+bash scripts/ensure-npm-packages.sh
 npx astro build
 port="${PORT:-4321}"
 echo

@@ -3,7 +3,7 @@ import { existsSync, globSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright';
-import { chromiumArgs, findChromium } from '../../src/lib/diagrams.ts';
+import { chromiumArgs, findChromium } from '../../src/integrations/chromium.ts';
 import { serveSite, type StaticSite } from './static-server.ts';
 
 export const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));

@@ -184,6 +184,22 @@ for (const path of lessons) {
       const headingIds = await v.page.$$eval('.lesson-body h2[id], .lesson-body h3[id]', (hs) => hs.map((h) => `#${h.id}`));
       assert.deepEqual(tocLinks, headingIds);
       assert.ok(tocLinks.length > 0);
+      // The contents nest like the headings: each h3 is listed inside the <li> of the h2 before it.
+      const tocTree = await v.page.$$eval('.toc > ol > li', (items) =>
+        items.map((li) => ({
+          href: li.querySelector(':scope > a')?.getAttribute('href'),
+          children: [...li.querySelectorAll(':scope > ol > li > a')].map((a) => a.getAttribute('href')),
+        })),
+      );
+      const headingTree = await v.page.$$eval('.lesson-body h2[id], .lesson-body h3[id]', (hs) => {
+        const tree: { href: string; children: string[] }[] = [];
+        for (const h of hs) {
+          if (h.tagName === 'H3' && tree.length > 0) tree[tree.length - 1].children.push(`#${h.id}`);
+          else tree.push({ href: `#${h.id}`, children: [] });
+        }
+        return tree;
+      });
+      assert.deepEqual(tocTree, headingTree);
       assert.match(await v.page.locator('.prev-next').innerText(), /ETL\/ELT паттерны с CDC данными/);
       assert.equal(await v.page.locator('.sidebar [aria-current="page"]').count(), 1);
     } finally {
@@ -248,6 +264,56 @@ for (const path of lessons) {
     }
   });
 }
+
+test('the feature engineering lesson lists section 3 as 3 with its three subsections inside, and section 4 as 4', async () => {
+  const v = await visit('/course/module-5/07-feature-engineering/');
+  try {
+    const sections = await v.page.$$eval('.toc > ol > li > a', (links) => links.map((a) => a.textContent?.trim()));
+    assert.equal(sections[2], 'Паттерн: Customer Behavior Features');
+    assert.equal(sections[3], 'Паттерн: Product Metrics Features');
+    assert.equal(sections.length, 11);
+    const subsections = await v.page
+      .locator('.toc > ol > li')
+      .nth(2)
+      .evaluate((li) => [...li.querySelectorAll(':scope > ol > li > a')].map((a) => a.textContent?.trim()));
+    assert.deepEqual(subsections, [
+      'Что нужно от источника',
+      'Разбор конверта Debezium',
+      'Окно: дневные плитки вместо «30-дневного» tumbling',
+    ]);
+    assert.equal(await v.page.locator('.toc ol ol').count(), 1, 'only section 3 has subsections');
+    // Numbering per level: sections 1–11, and the subsections of section 3 as their own list 1–3.
+    const styles = await v.page.$$eval('.toc ol', (lists) =>
+      lists.map((ol) => [getComputedStyle(ol).listStyleType, ol.getAttribute('start'), ol.children.length]),
+    );
+    assert.deepEqual(styles, [
+      ['decimal', null, 11],
+      ['decimal', null, 3],
+    ]);
+  } finally {
+    await v.context.close();
+  }
+});
+
+test('a table of contents link shows a visible focus outline', async () => {
+  const v = await visit('/course/module-5/07-feature-engineering/');
+  try {
+    const link = v.page.locator('.toc ol ol a').first();
+    await link.focus();
+    await v.page.keyboard.press('Shift+Tab');
+    await v.page.keyboard.press('Tab');
+    const focus = await v.page.evaluate(() => {
+      const el = document.activeElement as HTMLElement;
+      const style = getComputedStyle(el);
+      return { text: el.textContent, outline: style.outlineStyle, width: parseFloat(style.outlineWidth) };
+    });
+    assert.equal(focus.text, 'Что нужно от источника');
+    assert.notEqual(focus.outline, 'none');
+    assert.ok(focus.width >= 2, `outline width ${focus.width}px`);
+  } finally {
+    await v.context.close();
+  }
+});
 
 test('keyboard focus is visible: Tab reaches the skip link and the next control, both with an outline', async () => {
   const v = await visit(lessons[0]);

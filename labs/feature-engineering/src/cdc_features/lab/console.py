@@ -20,7 +20,8 @@ from pyspark.sql import DataFrame
 
 from cdc_features.core.definitions import CustomerFeatures
 from cdc_features.stores.base import FeatureReader
-from cdc_features.stores.memory import TILE_COLUMNS, MemoryStore
+from cdc_features.stores.layout import TILE_COLUMNS
+from cdc_features.stores.memory import MemoryStore
 
 
 def _utc(ts: datetime | None) -> datetime | None:

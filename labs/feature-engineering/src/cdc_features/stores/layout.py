@@ -31,6 +31,19 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 CENTS = Decimal("0.01")
 
+#: the columns of a tile row and of a product line row that a store keeps
+TILE_COLUMNS = ("customer_id", "day", "order_count", "total_spend", "last_order_ts")
+LINE_COLUMNS = (
+    "product_id",
+    "day",
+    "order_id",
+    "item_id",
+    "customer_id",
+    "units",
+    "revenue",
+    "active",
+)
+
 TILE_ORDER_COUNT = "order_count"
 TILE_TOTAL_SPEND = "total_spend"
 TILE_LAST_ORDER_US = "last_order_ts_us"

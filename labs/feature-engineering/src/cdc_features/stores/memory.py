@@ -24,18 +24,7 @@ from cdc_features.core.definitions import (
     product_features_from_lines,
     recency_of_tiles,
 )
-
-TILE_COLUMNS = ("customer_id", "day", "order_count", "total_spend", "last_order_ts")
-LINE_COLUMNS = (
-    "product_id",
-    "day",
-    "order_id",
-    "item_id",
-    "customer_id",
-    "units",
-    "revenue",
-    "active",
-)
+from cdc_features.stores.layout import LINE_COLUMNS, TILE_COLUMNS
 
 
 def _utc(ts: datetime | None) -> datetime | None:

@@ -34,6 +34,7 @@ from cdc_features.core.definitions import (
 from cdc_features.core.spec import CUSTOMER, PRODUCT, RECENCY
 from cdc_features.stores.layout import (
     FEATURE_KEY_PATTERN,
+    LINE_COLUMNS,
     customer_key,
     decode_lines,
     decode_recency,
@@ -186,17 +187,9 @@ def write_to_feature_store(batch_df: DataFrame, batch_id: int, *, store: RedisCo
 
 def write_product_features(batch_df: DataFrame, batch_id: int, *, store: RedisConfig) -> None:
     """foreachBatch sink: store the absolute state of each changed product order line."""
-    batch_df.select(
-        "product_id",
-        "day",
-        "order_id",
-        "item_id",
-        "customer_id",
-        "units",
-        "revenue",
-        "active",
-        "lsn",
-    ).foreachPartition(partial(_write_lines_partition, config=store))
+    batch_df.select(*LINE_COLUMNS, "lsn").foreachPartition(
+        partial(_write_lines_partition, config=store)
+    )
 
 
 def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:

@@ -5,11 +5,11 @@ import { readFileSync, globSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
-import { checkLesson, formatLessonProblems } from '../../src/lib/lesson-schema.ts';
-import type { Outline } from '../../src/lib/outline.ts';
+import { checkLesson, formatLessonProblems } from '../../../src/lib/lesson-schema.ts';
+import type { Outline } from '../../../src/lib/outline.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const outline = JSON.parse(readFileSync(join(here, '../../src/data/outline.json'), 'utf8')) as Outline;
+const outline = JSON.parse(readFileSync(join(here, '../../../src/data/outline.json'), 'utf8')) as Outline;
 
 /** Problems of the single lesson of a fixture scenario, as `field: message` lines. */
 function problemsOf(scenario: string): string[] {

@@ -10,11 +10,11 @@ import {
   previousNext,
   resolvePrerequisite,
   type Outline,
-} from '../../src/lib/outline.ts';
-import { difficultyLabel, formatLessons, formatMinutes } from '../../src/lib/format.ts';
+} from '../../../src/lib/outline.ts';
+import { difficultyLabel, formatLessons, formatMinutes } from '../../../src/lib/format.ts';
 
 const outline = JSON.parse(
-  readFileSync(fileURLToPath(new URL('../../src/data/outline.json', import.meta.url)), 'utf8'),
+  readFileSync(fileURLToPath(new URL('../../../src/data/outline.json', import.meta.url)), 'utf8'),
 ) as Outline;
 const pages = new Set(['module-5/07-feature-engineering']);
 

@@ -1,11 +1,10 @@
 /**
- * Build-time Mermaid diagrams: every ```mermaid block becomes an inline <svg>. Rendered SVGs are
- * cached in a committed folder under a hash of their source, so a build without a browser works
- * while diagrams are unchanged; a changed diagram is rendered by rehype-mermaid in Chromium.
+ * Build-time Mermaid diagrams (a rehype plugin): every ```mermaid block becomes an inline <svg>.
+ * Rendered SVGs come from the committed cache (diagram-cache.ts) while a diagram is unchanged;
+ * a new or changed diagram is rendered by rehype-mermaid in Chromium and written to the cache.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { relative } from 'node:path';
 import type { Element, ElementContent, Root, RootContent } from 'hast';
 import { fromHtml } from 'hast-util-from-html';
 import { toHtml } from 'hast-util-to-html';
@@ -13,41 +12,8 @@ import rehypeMermaid from 'rehype-mermaid';
 import { unified, type Processor } from 'unified';
 import { visit } from 'unist-util-visit';
 import type { VFile } from 'vfile';
-
-/** Mermaid settings every diagram is rendered with; part of the cache key. */
-export const mermaidConfig = {
-  theme: 'default',
-  fontFamily: 'ui-sans-serif, system-ui, sans-serif',
-  flowchart: { htmlLabels: false },
-} as const;
-
-/** Bump when the rendering pipeline changes in a way that changes the SVG. */
-const RENDER_VERSION = 'v1';
-
-/** Browser flags that work headless on this machine kind. */
-export const chromiumArgs = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
-/** The cache key of a diagram: a short hash of its source and the render settings. */
-export function diagramHash(source: string): string {
-  return createHash('sha256')
-    .update(`${RENDER_VERSION}\n${JSON.stringify(mermaidConfig)}\n${source.trim()}\n`)
-    .digest('hex')
-    .slice(0, 16);
-}
-
-/** Chromium candidates: $CHROMIUM_PATH first, then the usual Debian/Ubuntu locations. */
-export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const candidates = [env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-  return candidates.find((path): path is string => Boolean(path) && existsSync(path!));
-}
+import { chromiumArgs, findChromium } from './chromium.ts';
+import { diagramHash, mermaidConfig, readCachedDiagram, writeCachedDiagram } from './diagram-cache.ts';
 
 export interface DiagramOptions {
   /** Folder of cached SVGs (`<hash>.svg`). */
@@ -131,14 +97,10 @@ export function rehypeDiagrams(options: DiagramOptions) {
     const fileName = file.path ? relative(options.root, file.path) : '<unknown file>';
     for (const diagram of found) {
       const hash = diagramHash(diagram.source);
-      const cached = join(options.cacheDir, `${hash}.svg`);
-      let svg: string;
-      if (existsSync(cached)) {
-        svg = readFileSync(cached, 'utf8');
-      } else {
+      let svg = readCachedDiagram(options.cacheDir, hash);
+      if (svg === undefined) {
         svg = await renderDiagram(diagram.source, hash, fileName, diagram.line, options, renderers);
-        mkdirSync(options.cacheDir, { recursive: true });
-        writeFileSync(cached, svg + '\n');
+        writeCachedDiagram(options.cacheDir, hash, svg);
       }
       const element = svgFromCache(svg);
       element.properties = { ...element.properties, role: 'img', ariaLabel: diagram.label, dataDiagram: hash };

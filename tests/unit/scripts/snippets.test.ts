@@ -5,10 +5,8 @@ import {
   extractRegion,
   findFencedBlocks,
   formatProblem,
-  parseFenceMeta,
-  parseSourceRef,
   syncLessonSnippets,
-} from '../../src/lib/snippets.ts';
+} from '../../../scripts/lib/snippets.ts';
 
 const pySource = [
   'import os',
@@ -65,16 +63,6 @@ test('no region means the whole file without markers', () => {
 test('a missing or unclosed region throws naming it', () => {
   assert.throws(() => extractRegion(pySource, 'nope'), /region "nope" not found/);
   assert.throws(() => extractRegion('# region a\nx = 1\n', 'a'), /region "a" has no "endregion"/);
-});
-
-test('fence meta and source references parse', () => {
-  assert.deepEqual(parseFenceMeta('source="a/b.py#r" title="Файл b.py" norun=\'needs Kafka\''), {
-    source: 'a/b.py#r',
-    title: 'Файл b.py',
-    norun: 'needs Kafka',
-  });
-  assert.deepEqual(parseSourceRef('a/b.py#r'), { path: 'a/b.py', region: 'r' });
-  assert.deepEqual(parseSourceRef('a/b.py'), { path: 'a/b.py' });
 });
 
 test('fenced blocks are found with their line, language and code', () => {

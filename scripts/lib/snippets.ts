@@ -1,8 +1,10 @@
 /**
  * Snippet sync: fenced code blocks in a lesson that declare `source="<path>#<region>"` must show
  * exactly that region of the source file; blocks that are not runnable say so with `norun="<why>"`.
- * Pure functions only: file access is injected by the caller.
+ * Pure functions only: file access is injected by the caller. The fence meta syntax itself
+ * (`source=`, `norun=`, `title=`) is parsed by src/integrations/fence-meta.ts, shared with the build.
  */
+import { parseFenceMeta, parseSourceRef, type SourceRef } from '../../src/integrations/fence-meta.ts';
 
 /** A fenced code block found in a lesson. */
 export interface FencedBlock {
@@ -32,35 +34,11 @@ export interface SnippetProblem {
   message: string;
 }
 
-/** A parsed `source="path#region"` reference. */
-export interface SourceRef {
-  path: string;
-  region?: string;
-}
-
 /** Reads a repository file by its path from the repository root; `undefined` when it does not exist. */
 export type ReadSource = (path: string) => string | undefined;
 
 const FENCE_OPEN = /^(\s*)(`{3,}|~{3,})\s*([^\s`]*)\s*(.*)$/;
-const META_PAIR = /([A-Za-z_][\w-]*)=(?:"([^"]*)"|'([^']*)')/g;
 const MARKER = /^\s*(?:#|--|\/\/)\s*(region|endregion)\b\s*(\S*)\s*$/;
-
-/** Parse the `key="value"` pairs of a code fence's meta string. */
-export function parseFenceMeta(meta: string): Record<string, string> {
-  const attrs: Record<string, string> = {};
-  for (const match of meta.matchAll(META_PAIR)) {
-    attrs[match[1]] = match[2] ?? match[3] ?? '';
-  }
-  return attrs;
-}
-
-/** Parse a `source` attribute value: `path` or `path#region`. */
-export function parseSourceRef(value: string): SourceRef {
-  const hash = value.indexOf('#');
-  if (hash === -1) return { path: value.trim() };
-  const region = value.slice(hash + 1).trim();
-  return { path: value.slice(0, hash).trim(), region: region === '' ? undefined : region };
-}
 
 /** Find every fenced code block of a Markdown/MDX text, in order. */
 export function findFencedBlocks(text: string): FencedBlock[] {

@@ -9,10 +9,12 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Element, Root } from 'hast';
 import { VFile } from 'vfile';
-import { diagramHash, findChromium, rehypeDiagrams } from '../../src/lib/diagrams.ts';
-import { findFencedBlocks } from '../../src/lib/snippets.ts';
+import { findFencedBlocks } from '../../../scripts/lib/snippets.ts';
+import { findChromium } from '../../../src/integrations/chromium.ts';
+import { diagramHash } from '../../../src/integrations/diagram-cache.ts';
+import { rehypeDiagrams } from '../../../src/integrations/diagrams.ts';
 
-const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const root = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
 /** A hast tree like MDX gives: <figure><pre><code class="language-mermaid">…</code></pre><figcaption>…</figcaption></figure>. */
 function treeWith(source: string): Root {

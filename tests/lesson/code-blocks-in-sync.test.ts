@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, globSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkLessonSnippets, formatProblem } from '../../src/lib/snippets.ts';
+import { checkLessonSnippets, formatProblem } from '../../scripts/lib/snippets.ts';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const lessons = globSync('src/content/course/**/*.mdx', { cwd: root }).sort();

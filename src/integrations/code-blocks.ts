@@ -4,7 +4,7 @@
  */
 import type { Code, Root, RootContent } from 'mdast';
 import type { MdxJsxFlowElement } from 'mdast-util-mdx-jsx';
-import { parseFenceMeta, parseSourceRef } from './snippets.ts';
+import { parseFenceMeta, parseSourceRef } from './fence-meta.ts';
 
 /** What the header of a code block shows. */
 export interface CodeBlockInfo {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { countJUnit, summaryLine } from '../../src/lib/junit.ts';
+import { countJUnit, summaryLine } from '../../../scripts/lib/junit.ts';
 
 test('pytest-style reports count failures, errors and skips', () => {
   const xml = `<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="5">

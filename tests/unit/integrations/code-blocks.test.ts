@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Code, Root } from 'mdast';
-import { codeBlockInfo, remarkCodeBlocks } from '../../src/lib/code-blocks.ts';
+import { codeBlockInfo, remarkCodeBlocks } from '../../../src/integrations/code-blocks.ts';
 
 test('the title comes from title= or else the source file name; norun gives the reason', () => {
   assert.deepEqual(codeBlockInfo('source="labs/x/src/features.py#compute" title="Признаки"'), {
