@@ -135,7 +135,7 @@ test('the playground hydrates only near the viewport, then every preset steps th
   }
 });
 
-test('editing the typo date gives Spark’s result for the corrected log; T moves with the slider', async () => {
+test('the guard on and off, and editing the typo date, give Spark’s results; T moves with the slider', async () => {
   const o = await open();
   try {
     await hydrate(o.page);
@@ -144,6 +144,12 @@ test('editing the typo date gives Spark’s result for the corrected log; T move
     const fixed = fixture('typo_date_fixed');
     for (let i = 0; i < typo.batches.length; i++) await o.page.click('#pg-step');
     await assertMatchesSpark(o.page, typo, typo.batches.length, 'typo');
+    // The same log without the guard: the 2099 watermark and the dropped orders, as Spark ran it.
+    assert.ok(await o.page.locator('#pg-guard').isChecked(), 'the preset runs with the lab’s guard');
+    await o.page.locator('#pg-guard').uncheck();
+    await assertMatchesSpark(o.page, fixture('typo_date_unguarded'), typo.batches.length, 'unguarded');
+    await o.page.locator('#pg-guard').check();
+    await assertMatchesSpark(o.page, typo, typo.batches.length, 'guarded again');
     const date = o.page.locator('[data-field="date"][data-index="2"]');
     assert.equal(await date.inputValue(), '2099-03-04T09:00');
     await date.fill('2026-03-04T09:00');

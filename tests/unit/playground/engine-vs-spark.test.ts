@@ -36,7 +36,7 @@ function readCustomers(fixture: Fixture, batch: BatchResult, last: boolean, seen
 
 test('the lab recorded fixtures: the lesson stories and generated logs of at least 1,000 events', () => {
   const names = fixtures.map((f) => f.name);
-  for (const story of ['tumbling_window', 'double_count', 'processing_time', 'typo_date', 'feature_stories']) {
+  for (const story of ['tumbling_window', 'double_count', 'processing_time', 'typo_date', 'typo_date_unguarded', 'typo_date_fixed', 'feature_stories']) {
     assert.ok(names.includes(story), `missing fixture ${story}: ${names.join(', ')}`);
   }
   const generated = fixtures.filter((f) => f.name.startsWith('generated'));
@@ -44,6 +44,8 @@ test('the lab recorded fixtures: the lesson stories and generated logs of at lea
   for (const f of generated) assert.ok(f.events.length >= 1000, `${f.name}: ${f.events.length} events`);
   const late = fixtures.reduce((n, f) => n + f.batches.reduce((m, b) => m + (b.dropped as number), 0), 0);
   assert.ok(late > 0, 'some fixture drops rows behind the watermark');
+  const guarded = fixtures.find((f) => f.name === 'typo_date')!;
+  assert.notEqual(guarded.semantics.guardToleranceUs, null, 'the lab runs with its event-time guard');
 });
 
 for (const fixture of fixtures) {

@@ -45,7 +45,7 @@ from cdc_features.core.debezium_json import Record
 from cdc_features.core.definitions import CustomerFeatures
 from cdc_features.core.envelope import parse_order_events
 from cdc_features.core.features import compute_customer_features
-from cdc_features.core.spec import CUSTOMER
+from cdc_features.core.spec import CUSTOMER, FUTURE_TOLERANCE, RECENCY_HORIZON_DAYS
 from cdc_features.lab.generator import generate_log
 from cdc_features.lab.pitfalls import (
     double_count_story,
@@ -62,6 +62,9 @@ FORMAT_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 NAIVE_WATERMARK_DAYS = 30  # the literal of naive_customer_counts (the lesson's wrong code)
+# The parser's event-time guard has no off switch: a tolerance of a century lets every date of
+# these logs through (the typo story's 2099 is 73 years ahead), i.e. an unguarded pipeline.
+UNGUARDED = timedelta(days=36_500)
 
 # ---------------------------------------------------------------------------
 # The logs: the lesson's stories and generated logs.
@@ -78,6 +81,7 @@ class PlaygroundLog:
     batch_size: int
     read_at: list[datetime]
     naive_time: str = "order_date"  # or "commit": the processing-time pitfall
+    guard: bool = True  # the parser's event-time guard (False: what an unguarded pipeline does)
     preset: bool = True  # shown as a preset in the lesson (generated logs are not)
     # Features of every customer seen so far after each micro-batch (False: only of those the
     # micro-batch names, and of all after the last one — keeps a long log's fixture small).
@@ -119,11 +123,12 @@ def processing_time_log() -> PlaygroundLog:
     )
 
 
-def typo_date_log(year: int = 2099) -> PlaygroundLog:
-    """One order typed with the year 2099: the watermark of an unguarded pipeline jumps to
-    2099 minus the delay, and the orders after it are dropped as late (from the second
-    micro-batch after the typo: Spark filters late rows with the previous batch's watermark).
-    ``year=2026`` is the same log with the typo corrected (the playground's edit test)."""
+def typo_date_log(year: int = 2099, *, guard: bool = True) -> PlaygroundLog:
+    """One order typed with the year 2099. The lab's parser does not let that version count
+    (event-time guard); an unguarded pipeline's watermark jumps to 2099 minus the delay, and
+    the orders after it are dropped as late (from the second micro-batch after the typo: Spark
+    filters late rows with the previous batch's watermark). ``year=2026`` is the same log with
+    the typo corrected (the playground's edit test)."""
     log = StoryLog(commit_delay=timedelta(minutes=1))
     log.create(order(61, 6001, "2026-03-02T10:00:00", "30.00"))
     log.create(order(62, 6002, "2026-03-03T11:00:00", "45.00"))
@@ -133,14 +138,19 @@ def typo_date_log(year: int = 2099) -> PlaygroundLog:
     log.create(order(66, 6002, "2026-03-07T19:00:00", "10.00"))
     log.create(order(67, 6001, "2026-03-08T09:15:00", "40.00"))
     log.create(order(68, 6002, "2026-03-09T17:45:00", "20.00"))
-    fixed = year != 2099
+    name, title = "typo_date", "Опечатка в дате: 2099 год"
+    if year != 2099:
+        name, title = "typo_date_fixed", "Опечатка исправлена"
+    elif not guard:
+        name, title = "typo_date_unguarded", "Опечатка в дате без защиты"
     return PlaygroundLog(
-        "typo_date_fixed" if fixed else "typo_date",
-        "Опечатка исправлена" if fixed else "Опечатка в дате: 2099 год",
+        name,
+        title,
         log.records,
         batch_size=2,
         read_at=[utc("2026-03-09T20:00:00")],
-        preset=not fixed,
+        preset=name == "typo_date",
+        guard=guard,
     )
 
 
@@ -183,6 +193,7 @@ def all_logs() -> list[PlaygroundLog]:
         double_count_log(),
         processing_time_log(),
         typo_date_log(),
+        typo_date_log(guard=False),
         typo_date_log(2026),
         feature_stories_log(),
         generated_log(7, 1_000, 40),
@@ -234,7 +245,9 @@ def engine_events(spark: SparkSession, records: Sequence[Record]) -> list[dict[s
     """The typed events ``parse_order_events`` makes of ``records``, in arrival order, as the
     engine's input: ``op, order, lsn, commit`` (µs), ``after`` and ``before`` images
     (``customer, date`` µs, ``status, amount`` text; ``null`` where the event has none)."""
-    parsed = parse_order_events(raw_frame(spark, records)).events.collect()
+    # Unguarded: the engine applies the event-time guard itself, from the typed dates.
+    raw = raw_frame(spark, records)
+    parsed = parse_order_events(raw, future_tolerance=UNGUARDED).events.collect()
     typed: dict[tuple[int, int, str], Row] = {}
     for row in parsed:
         typed[(row["order_id"], row["lsn"], row["op"])] = row
@@ -337,7 +350,8 @@ def run_log(spark: SparkSession, log: PlaygroundLog, work: Path) -> dict[str, An
     results: list[dict[str, Any]] = []
     spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", str(len(batches) + 10))
     with FileStream(spark, work) as stream:
-        events = parse_order_events(stream.source()).events
+        tolerance = FUTURE_TOLERANCE if log.guard else UNGUARDED
+        events = parse_order_events(stream.source(), future_tolerance=tolerance).events
         naive_input = (
             events.withColumn("order_ts", F.col("commit_ts"))
             if log.naive_time == "commit"
@@ -399,11 +413,12 @@ def run_log(spark: SparkSession, log: PlaygroundLog, work: Path) -> dict[str, An
 
 def semantics(log: PlaygroundLog) -> dict[str, Any]:
     """The lab's semantics the fixture was produced with (the engine takes them as options)."""
+    tolerance = FUTURE_TOLERANCE if log.guard else UNGUARDED
     return {
-        "watermarkDelayDays": CUSTOMER.window_days,
+        "watermarkDelayDays": CUSTOMER.lookback_days,
         "windowDays": CUSTOMER.window_days,
-        "recencyDays": CUSTOMER.window_days,
-        "guardToleranceUs": None,
+        "recencyDays": RECENCY_HORIZON_DAYS,
+        "guardToleranceUs": tolerance // ONE_US,
         "naiveWindowDays": 30,
         "naiveWatermarkDays": NAIVE_WATERMARK_DAYS,
         "naiveTime": log.naive_time,
