@@ -53,13 +53,23 @@ def test_the_engine_log_is_the_parsers_typed_events_in_arrival_order(
 ) -> None:
     records = [r for r in typo_date_log().records if is_order_event(r)]
     events = engine_events(spark, records)
-    assert [e["order"] for e in events] == list(range(61, 69))
+    assert [(e["op"], e["order"]) for e in events] == [
+        ("c", 51),
+        ("c", 52),
+        ("c", 53),
+        ("c", 54),
+        ("c", 55),
+        ("u", 51),
+        ("u", 52),
+    ]
     typo = events[2]
     assert typo["after"] == {
-        "customer": 6001,
-        "date": 4076298000000000,  # 2099-03-04T09:00:00Z in µs
+        "customer": 5001,
+        "date": 4076733600000000,  # 2099-03-09T10:00:00Z in µs: the typo, not guarded away
         "status": "pending",
-        "amount": "15.00",
+        "amount": "60.00",
     }
-    assert typo["commit"] == 1772614860000000  # committed 2026-03-04T09:01:00Z
-    assert typo["before"] is None and typo["op"] == "c"
+    assert typo["commit"] == 1773050460000000  # committed 2026-03-09T10:01:00Z
+    assert typo["before"] is None
+    correction = events[5]
+    assert correction["before"]["amount"] == "40.00" and correction["after"]["amount"] == "45.00"

@@ -131,9 +131,9 @@ const load = (name: string) => JSON.parse(readFileSync(`${fixtures}${name}.json`
 test('correcting the typo in the editor gives exactly the corrected log Spark ran', () => {
   const typo = load('typo_date');
   const fixed = load('typo_date_fixed');
-  const index = typo.events.findIndex((e: ChangeEvent) => e.after?.date === us('2099-03-04T09:00'));
+  const index = typo.events.findIndex((e: ChangeEvent) => e.after?.date === us('2099-03-09T10:00'));
   assert.ok(index >= 0);
-  assert.deepEqual(editEvent(typo.events, index, 'date', parseField('date', '2026-03-04T09:00')), fixed.events);
+  assert.deepEqual(editEvent(typo.events, index, 'date', parseField('date', '2026-03-09T10:00')), fixed.events);
 });
 
 test('the rendered tables escape nothing unexpected and show every event', () => {

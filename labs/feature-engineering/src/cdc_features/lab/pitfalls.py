@@ -360,17 +360,24 @@ def _watermark(query: Any) -> str:
     return mark[:10] or "none"
 
 
-def typo_date_demo(spark: SparkSession) -> str:
+def typo_date_story(year: int = 2099) -> StoryLog:
+    """Customer 5001: order 53 typed with ``year`` (2099: the typo; 2026: corrected), then more
+    orders, an amount correction and a cancellation."""
     log = StoryLog()
     o51 = order(51, 5001, "2026-03-05T10:00:00", "40.00")
     o52 = order(52, 5001, "2026-03-07T10:00:00", "25.00")
     log.create(o51)
     log.create(o52)
-    log.create(order(53, 5001, "2099-03-09T10:00:00", "60.00"), at="2026-03-09T10:01:00")
+    log.create(order(53, 5001, f"{year}-03-09T10:00:00", "60.00"), at="2026-03-09T10:01:00")
     log.create(order(54, 5001, "2026-03-09T11:00:00", "30.00"))
     log.create(order(55, 5001, "2026-03-10T09:00:00", "15.00"))
     log.change(o51, at="2026-03-10T09:30:00", total_amount="45.00")
     log.change(o52, at="2026-03-10T10:00:00", status="cancelled")
+    return log
+
+
+def typo_date_demo(spark: SparkSession) -> str:
+    log = typo_date_story()
     at = utc("2026-03-10T12:00:00")
 
     stores = {"naive": MemoryStore(), "lab": MemoryStore()}

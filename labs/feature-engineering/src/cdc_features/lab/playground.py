@@ -52,8 +52,9 @@ from cdc_features.lab.pitfalls import (
     naive_customer_counts,
     processing_time_story,
     tumbling_window_story,
+    typo_date_story,
 )
-from cdc_features.lab.stories import StoryLog, feature_stories, order, utc
+from cdc_features.lab.stories import feature_stories, utc
 from cdc_features.stores.memory import MemoryStore
 from cdc_features.testing import FileStream, raw_frame
 
@@ -124,20 +125,11 @@ def processing_time_log() -> PlaygroundLog:
 
 
 def typo_date_log(year: int = 2099, *, guard: bool = True) -> PlaygroundLog:
-    """One order typed with the year 2099. The lab's parser does not let that version count
-    (event-time guard); an unguarded pipeline's watermark jumps to 2099 minus the delay, and
-    the orders after it are dropped as late (from the second micro-batch after the typo: Spark
-    filters late rows with the previous batch's watermark). ``year=2026`` is the same log with
-    the typo corrected (the playground's edit test)."""
-    log = StoryLog(commit_delay=timedelta(minutes=1))
-    log.create(order(61, 6001, "2026-03-02T10:00:00", "30.00"))
-    log.create(order(62, 6002, "2026-03-03T11:00:00", "45.00"))
-    log.create(order(63, 6001, f"{year}-03-04T09:00:00", "15.00"), at="2026-03-04T09:01:00")
-    log.create(order(64, 6002, "2026-03-05T12:00:00", "60.00"))
-    log.create(order(65, 6001, "2026-03-06T08:30:00", "25.00"))
-    log.create(order(66, 6002, "2026-03-07T19:00:00", "10.00"))
-    log.create(order(67, 6001, "2026-03-08T09:15:00", "40.00"))
-    log.create(order(68, 6002, "2026-03-09T17:45:00", "20.00"))
+    """Pitfall (e): the story of ``typo_date_demo``, one event per micro-batch. The lab's
+    parser does not let the 2099 version count (event-time guard); an unguarded pipeline's
+    watermark jumps to 2099 minus the delay and the events after it are dropped as late (from
+    the second micro-batch after the typo: Spark filters late rows with the previous batch's
+    watermark). ``year=2026`` is the story with the typo corrected (the edit test)."""
     name, title = "typo_date", "Опечатка в дате: 2099 год"
     if year != 2099:
         name, title = "typo_date_fixed", "Опечатка исправлена"
@@ -146,9 +138,9 @@ def typo_date_log(year: int = 2099, *, guard: bool = True) -> PlaygroundLog:
     return PlaygroundLog(
         name,
         title,
-        log.records,
-        batch_size=2,
-        read_at=[utc("2026-03-09T20:00:00")],
+        typo_date_story(year).records,
+        batch_size=1,
+        read_at=[utc("2026-03-10T12:00:00")],
         preset=name == "typo_date",
         guard=guard,
     )
