@@ -248,7 +248,7 @@ for (const path of lessons) {
       }
       await v.page.waitForTimeout(300);
       const cls = await v.page.evaluate(() => (window as unknown as { __cls: number }).__cls);
-      const inline = await v.page.$$eval('script:not([src])', (scripts) => scripts.map((s) => s.textContent ?? ''));
+      const inline = await v.page.$$eval('script:not([src]):not([type="application/json"])', (scripts) => scripts.map((s) => s.textContent ?? ''));
       const inlineGzip = inline.reduce((sum, text) => sum + gzipSync(text).length, 0);
       const externalGzip = v.scriptBodies.reduce((sum, body) => sum + gzipSync(body).length, 0);
       const total = inlineGzip + externalGzip;
