@@ -47,10 +47,10 @@ PREFIX = "dbserver1"
 TOPICS = [f"{PREFIX}.inventory.orders", f"{PREFIX}.inventory.order_items"]
 CATCH_UP_SECONDS = 180
 #: Prometheus in the test: scrape and evaluate every second, every `for` 5 s, freshness alert
-#: above 30 s (production: 15 s intervals, `for` 2m-30m, freshness above 300 s)
+#: above 60 s (production: 15 s intervals, `for` 2m-30m, freshness above 300 s)
 PROMETHEUS_INTERVAL = "1s"
 TEST_FOR = "5s"
-TEST_FRESHNESS_SECONDS = 30
+TEST_FRESHNESS_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +291,7 @@ def test_cdc_to_redis_end_to_end(stack: Stack, spark: Any, store: redis.Redis) -
                 and a["labels"].get("query") == "customer_features"
             ]
 
-        wait_until("FeatureFreshnessStale inactive after the new changes", inactive, timeout=90)
+        wait_until("FeatureFreshnessStale inactive after the new changes", inactive, timeout=240)
         [alert] = wait_until(
             "FeatureFreshnessStale firing for customer_features in Prometheus",
             lambda: prom.firing("FeatureFreshnessStale", query="customer_features"),
@@ -308,7 +308,7 @@ def test_cdc_to_redis_end_to_end(stack: Stack, spark: Any, store: redis.Redis) -
         proc = run_workload(stack, changes_file, seed=16, changes=100, rate=50, background=True)
         resumed = time.monotonic()
         wait_until(
-            "FeatureFreshnessStale resolved after the source resumed", not_firing, timeout=90
+            "FeatureFreshnessStale resolved after the source resumed", not_firing, timeout=240
         )
         resolved = time.monotonic() - resumed
         finish_workload(proc)
