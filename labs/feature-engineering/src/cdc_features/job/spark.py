@@ -7,7 +7,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-SPARK_VERSION = "4.1.1"
+SPARK_VERSION = "4.2.0"
 KAFKA_PACKAGE = f"org.apache.spark:spark-sql-kafka-0-10_2.13:{SPARK_VERSION}"
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 # Checkpoint files (offsets, commits, state) are written to a temporary file and renamed.
