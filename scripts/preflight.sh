@@ -5,10 +5,10 @@
 #   bash scripts/preflight.sh [suite ...]    no suite: what every suite of tests/suites.json needs
 #
 # Each need is detected by its binary (chromium, redis-server, initdb, python3 with venv, java,
-# mvn, bc, curl, the CA bundle). Nothing missing: it prints nothing and does nothing. Otherwise:
+# mvn, bc, curl, the CA bundle, prometheus and promtool). Nothing missing: it prints nothing and does nothing. Otherwise:
 #  - as root, or with passwordless sudo, it installs the missing packages with apt-get behind a
-#    policy-rc.d, so redis-server and PostgreSQL are not started as services (the tests start
-#    their own servers on free ports), and stops those services afterwards;
+#    policy-rc.d, so redis-server, PostgreSQL and Prometheus are not started as services (the
+#    tests start their own servers on free ports), and stops those services afterwards;
 #  - else it prints one line naming what is missing and the exact install command, and exits 1.
 #
 # PREFLIGHT_ROOT_DIR (for tests) is prepended to the absolute paths it checks and writes
@@ -18,7 +18,7 @@ set -euo pipefail
 sysroot="${PREFLIGHT_ROOT_DIR:-}"
 
 # Every need, in the order of the install command.
-all_needs=(chromium redis-server initdb python3-venv java mvn bc ca-certificates curl)
+all_needs=(chromium redis-server initdb python3-venv java mvn bc ca-certificates curl prometheus)
 
 # What a suite of tests/suites.json needs (tests/unit/scripts/preflight.test.ts keeps this in
 # step with suites.json). An unknown name needs nothing here: the test runner rejects it next.
@@ -28,8 +28,8 @@ needs_of_suite() {
     site-build) echo ;;          # diagrams come from the committed cache
     site-browser) echo chromium bc ;;
     lab-lint) echo python3-venv ca-certificates ;;  # ruff and mypy come from PyPI into the lab venv
-    lab) echo redis-server python3-venv java ca-certificates ;;
-    e2e) echo redis-server initdb python3-venv java mvn ca-certificates curl ;;
+    lab) echo redis-server python3-venv java ca-certificates prometheus ;;  # promtool rule tests
+    e2e) echo redis-server initdb python3-venv java mvn ca-certificates curl prometheus ;;
     *) echo ;;
   esac
 }
@@ -82,6 +82,8 @@ have() {
       command -v java >/dev/null 2>&1 || { [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; } ;;
     ca-certificates)
       [ -f "$sysroot/etc/ssl/certs/ca-certificates.crt" ] ;;
+    prometheus)  # the server (e2e) and promtool (the alert rules' unit tests), one package
+      command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 ;;
     *)
       command -v "$1" >/dev/null 2>&1 ;;
   esac
@@ -151,7 +153,7 @@ as_root apt-get install -y -q --no-install-recommends --no-upgrade "${packages[@
 remove_policy
 # A service of a package installed now may still have been started (e.g. by a policy-rc.d that
 # was already there and allows it): stop it so it holds no port or data directory.
-for service in redis-server postgresql; do
+for service in redis-server postgresql prometheus; do
   if [[ " ${packages[*]} " == *" $service "* ]] && command -v service >/dev/null 2>&1; then
     as_root service "$service" stop >/dev/null 2>&1 || true
   fi

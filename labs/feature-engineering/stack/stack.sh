@@ -4,9 +4,13 @@
 #   Kafka 4.3.0 single node in KRaft mode (Maven Central jars, no tarball)
 #   Kafka Connect standalone + Debezium 3.6.1.Final PostgreSQL connector (pgoutput)
 #   Redis (Debian package)
+#   Prometheus (Debian package `prometheus`; only when named: `stack.sh up prometheus`), scraping
+#   the feature job's /metrics on 127.0.0.1:$METRICS_PORT with monitoring/alert_rules.yml loaded
 #
 # Usage:
-#   stack.sh up [postgres|kafka|connect|redis]...   start (all by default); starting twice is harmless
+#   stack.sh up [postgres|kafka|connect|redis|prometheus]...
+#                                                    start (all but prometheus by default);
+#                                                    starting twice is harmless
 #   stack.sh down [component]...                     stop (all by default); leaves nothing running
 #   stack.sh status                                  one line per component; exit 1 if one is down
 #   stack.sh connector [KEY=VALUE]...                (re)register the Debezium connector from
@@ -17,8 +21,11 @@
 #   stack.sh env                                     print the state file (ports, URLs) for `eval`
 #   stack.sh reset                                   down + delete all data and logs
 #
-# Ports: PG_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, CONNECT_PORT, REDIS_PORT from the
-# environment, else the value recorded in $STACK_RUN_DIR/state.env, else a free port.
+# Ports: PG_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, CONNECT_PORT, REDIS_PORT, PROMETHEUS_PORT and
+# METRICS_PORT (the job's /metrics, which Prometheus scrapes) from the environment, else the value
+# recorded in $STACK_RUN_DIR/state.env, else a free port. Prometheus: PROMETHEUS_RULES (rules file,
+# default monitoring/alert_rules.yml) and PROMETHEUS_INTERVAL (scrape and evaluation interval,
+# default 15s) from the environment.
 # Everything (data, logs, pid files, state) lives in STACK_RUN_DIR (default stack/.run);
 # logs in $STACK_RUN_DIR/logs. STACK_TIMEOUT (seconds, default 90) bounds each readiness wait.
 set -euo pipefail
@@ -35,6 +42,7 @@ PG_OS_USER="${PG_OS_USER:-cdclab}"
 TIMEOUT="${STACK_TIMEOUT:-90}"
 CONNECTOR_JSON="$STACK_DIR/config/connect/debezium-postgres.json"
 ALL=(postgres kafka redis connect)
+COMPONENTS="postgres|kafka|connect|redis|prometheus"
 
 die() { echo "stack: $*" >&2; exit 1; }
 info() { echo "stack: $*" >&2; }
@@ -48,25 +56,32 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 load_state() {
   mkdir -p "$RUN" "$LOGS"
   chmod 755 "$RUN" "$LOGS"
-  local saved_pg="" saved_kafka="" saved_ctrl="" saved_connect="" saved_redis=""
+  local saved_pg="" saved_kafka="" saved_ctrl="" saved_connect="" saved_redis="" saved_prom="" saved_metrics=""
   if [ -f "$STATE" ]; then
     saved_pg=$(sed -n 's/^PG_PORT=//p' "$STATE")
     saved_kafka=$(sed -n 's/^KAFKA_PORT=//p' "$STATE")
     saved_ctrl=$(sed -n 's/^KAFKA_CONTROLLER_PORT=//p' "$STATE")
     saved_connect=$(sed -n 's/^CONNECT_PORT=//p' "$STATE")
     saved_redis=$(sed -n 's/^REDIS_PORT=//p' "$STATE")
+    saved_prom=$(sed -n 's/^PROMETHEUS_PORT=//p' "$STATE")
+    saved_metrics=$(sed -n 's/^METRICS_PORT=//p' "$STATE")
   fi
   PG_PORT="${PG_PORT:-${saved_pg:-$(free_port)}}"
   KAFKA_PORT="${KAFKA_PORT:-${saved_kafka:-$(free_port)}}"
   KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-${saved_ctrl:-$(free_port)}}"
   CONNECT_PORT="${CONNECT_PORT:-${saved_connect:-$(free_port)}}"
   REDIS_PORT="${REDIS_PORT:-${saved_redis:-$(free_port)}}"
+  PROMETHEUS_PORT="${PROMETHEUS_PORT:-${saved_prom:-$(free_port)}}"
+  METRICS_PORT="${METRICS_PORT:-${saved_metrics:-$(free_port)}}"
   cat >"$STATE" <<EOF
 PG_PORT=$PG_PORT
 KAFKA_PORT=$KAFKA_PORT
 KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT
 CONNECT_PORT=$CONNECT_PORT
 REDIS_PORT=$REDIS_PORT
+PROMETHEUS_PORT=$PROMETHEUS_PORT
+METRICS_PORT=$METRICS_PORT
+PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT
 PG_DSN=postgresql://postgres:postgres@127.0.0.1:$PG_PORT/inventory
 KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
 CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
@@ -339,6 +354,39 @@ up_redis() {
 
 down_redis() { stop_pidfile redis "$RUN/redis.pid"; }
 
+# ---------------------------------------------------------------- Prometheus
+prometheus_ready() { curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null; }
+
+up_prometheus() {
+  command -v prometheus >/dev/null || die "prometheus: not found (apt-get install prometheus)"
+  local dir="$RUN/prometheus" log="$LOGS/prometheus.log" pidfile="$RUN/prometheus.pid"
+  local rules="${PROMETHEUS_RULES:-$STACK_DIR/../monitoring/alert_rules.yml}"
+  local interval="${PROMETHEUS_INTERVAL:-15s}"
+  [ -f "$rules" ] || die "prometheus: rules file $rules not found"
+  if pid_alive "$pidfile"; then info "prometheus already running on port $PROMETHEUS_PORT"; return 0; fi
+  mkdir -p "$dir/data"
+  cp "$rules" "$dir/alert_rules.yml"
+  cat >"$dir/prometheus.yml" <<EOF
+# written by stack.sh: scrape the feature job's /metrics, evaluate the lab's alert rules
+global:
+  scrape_interval: $interval
+  evaluation_interval: $interval
+rule_files:
+  - $dir/alert_rules.yml
+scrape_configs:
+  - job_name: cdc-features
+    static_configs:
+      - targets: ["127.0.0.1:$METRICS_PORT"]
+EOF
+  setsid nohup prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" >>"$log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_until prometheus "$log" "$(cat "$pidfile")" prometheus_ready
+  info "prometheus ready on http://127.0.0.1:$PROMETHEUS_PORT, scraping 127.0.0.1:$METRICS_PORT every $interval (log $log)"
+}
+
+down_prometheus() { stop_pidfile prometheus "$RUN/prometheus.pid"; }
+
 # ---------------------------------------------------------------- commands
 status() {
   local rc=0
@@ -346,6 +394,9 @@ status() {
   pid_alive "$RUN/kafka.pid" && echo "kafka     up    127.0.0.1:$KAFKA_PORT" || { echo "kafka     down"; rc=1; }
   pid_alive "$RUN/connect.pid" && echo "connect   up    http://127.0.0.1:$CONNECT_PORT" || { echo "connect   down"; rc=1; }
   pid_alive "$RUN/redis.pid" && echo "redis     up    127.0.0.1:$REDIS_PORT" || { echo "redis     down"; rc=1; }
+  if [ -f "$RUN/prometheus.pid" ]; then  # optional: reported once it was started
+    pid_alive "$RUN/prometheus.pid" && echo "prometheus up   http://127.0.0.1:$PROMETHEUS_PORT" || { echo "prometheus down"; rc=1; }
+  fi
   return $rc
 }
 
@@ -355,14 +406,14 @@ case "$cmd" in
     load_state
     comps=("$@"); [ ${#comps[@]} -eq 0 ] && comps=("${ALL[@]}")
     for c in "${comps[@]}"; do
-      case "$c" in postgres|kafka|connect|redis) "up_$c" ;; *) die "unknown component: $c" ;; esac
+      case "$c" in postgres|kafka|connect|redis|prometheus) "up_$c" ;; *) die "unknown component: $c (one of $COMPONENTS)" ;; esac
     done ;;
   down)
     [ -d "$RUN" ] || exit 0
     load_state
-    comps=("$@"); [ ${#comps[@]} -eq 0 ] && comps=(connect kafka redis postgres)
+    comps=("$@"); [ ${#comps[@]} -eq 0 ] && comps=(prometheus connect kafka redis postgres)
     for c in "${comps[@]}"; do
-      case "$c" in postgres|kafka|connect|redis) "down_$c" ;; *) die "unknown component: $c" ;; esac
+      case "$c" in postgres|kafka|connect|redis|prometheus) "down_$c" ;; *) die "unknown component: $c (one of $COMPONENTS)" ;; esac
     done ;;
   status) load_state; status ;;
   connector) load_state; connector "$@" ;;
@@ -372,5 +423,5 @@ case "$cmd" in
   reset)
     "$0" down
     rm -rf "$RUN" ;;
-  *) sed -n '2,25p' "$0"; exit 2 ;;
+  *) sed -n '2,30p' "$0"; exit 2 ;;
 esac

@@ -67,8 +67,20 @@ def test_processing_time_pitfall(pitfall_outputs: dict[str, str]) -> None:
 
 def test_monitoring_sample_fires_the_expected_alerts(pitfall_outputs: dict[str, str]) -> None:
     text = pitfall_outputs["monitoring_sample"]
-    assert "5 batches, 22 input rows, 1 dropped by watermark" in text
-    assert "freshness 630s" in text
-    for alert in ("FeatureFreshnessStale", "WatermarkDropRateHigh", "FeatureDrift"):
+    assert "5 batches, 22 input rows, 1 dropped by watermark, 15 tiles written" in text
+    # what /metrics serves ten minutes after the last write: freshness computed at scrape time
+    cf = '{query="customer_features"}'
+    assert f"cdc_features_freshness_seconds{cf} 630.0" in text
+    assert f"cdc_features_rows_dropped_by_watermark_total{cf} 1.0" in text
+    assert (
+        'cdc_features_end_to_end_lag_seconds_bucket{le="+Inf",query="customer_features"} 15.0'
+        in text
+    )
+    # the console summary of the rules file: the threshold rules that hold, the rest named
+    for alert in ("FeatureFreshnessStale", "FeatureDrift"):
         assert f"ALERT {alert} [" in text
-    assert "EndToEndLagHigh" not in text  # the last batch's p99 lag is 30 s
+    assert "ALERT WatermarkDropRateHigh" not in text and "ALERT EndToEndLagHigh" not in text
+    assert (
+        "Prometheus only (rates over time): EndToEndLagHigh, WatermarkDropRateHigh, "
+        "FutureEventTime, FeatureScrapeMissing" in text
+    )

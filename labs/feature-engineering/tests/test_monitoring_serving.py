@@ -10,7 +10,7 @@ import redis
 from pyspark.sql import Row
 
 from cdc_features.core.spec import CUSTOMER
-from cdc_features.monitoring import AlertEngine, MetricsRegistry, check_missing, check_stale
+from cdc_features.monitoring import ConsoleAlerts, MetricsRegistry, check_missing, check_stale
 from cdc_features.monitoring.serving import entities_present, newest_customer_order
 from cdc_features.stores.redis_store import RedisConfig, write_tile
 
@@ -45,7 +45,7 @@ def test_missing_share_counts_entities_without_tiles_in_the_30_day_horizon(
     registry = MetricsRegistry(clock=lambda: AT)
     found = {k: (True if v else None) for k, v in present.items()}
     assert check_missing("customer", [1, 2, 3, 4], found, registry) == 0.5
-    [alert] = AlertEngine(registry).evaluate()
+    [alert] = ConsoleAlerts(registry).evaluate()
     assert (alert.name, alert.subject, alert.value) == ("MissingFeatures", "customer", 0.5)
 
 
@@ -66,4 +66,4 @@ def test_stale_check_uses_the_newest_stored_order_of_each_key(redis_client: redi
         3: None,
     }
     assert registry.stale_keys() == {"customer": 2}
-    assert [a.name for a in AlertEngine(registry).evaluate()] == ["StaleFeatureKeys"]
+    assert [a.name for a in ConsoleAlerts(registry).evaluate()] == ["StaleFeatureKeys"]

@@ -17,11 +17,11 @@ after(() => {
   for (const dir of machines) rmSync(dir, { recursive: true, force: true });
 });
 
-type Need = 'chromium' | 'redis-server' | 'initdb' | 'python3-venv' | 'java' | 'mvn' | 'bc' | 'ca-certificates' | 'curl';
-const everything: Need[] = ['chromium', 'redis-server', 'initdb', 'python3-venv', 'java', 'mvn', 'bc', 'ca-certificates', 'curl'];
+type Need = 'chromium' | 'redis-server' | 'initdb' | 'python3-venv' | 'java' | 'mvn' | 'bc' | 'ca-certificates' | 'curl' | 'prometheus';
+const everything: Need[] = ['chromium', 'redis-server', 'initdb', 'python3-venv', 'java', 'mvn', 'bc', 'ca-certificates', 'curl', 'prometheus'];
 
 /** The apt list .ci/run has always installed, in its order. */
-const ciPackages = 'chromium redis-server postgresql python3 python3-venv python3-pip openjdk-17-jdk-headless maven bc ca-certificates curl';
+const ciPackages = 'chromium redis-server postgresql python3 python3-venv python3-pip openjdk-17-jdk-headless maven bc ca-certificates curl prometheus';
 
 interface Machine {
   dir: string;
@@ -56,6 +56,7 @@ function installPath(m: { bin: string; sysroot: string }, need: Need): string {
 
 function give(m: { bin: string; sysroot: string }, need: Need): void {
   script(installPath(m, need), 'exit 0');
+  if (need === 'prometheus') script(join(m.bin, 'promtool'), 'exit 0'); // the same package
 }
 
 /**
@@ -90,10 +91,12 @@ function machine(options: { uid: number; sudo?: boolean; have?: Need[]; aptInsta
         bc: 'bc',
         'ca-certificates': 'ca-certificates',
         curl: 'curl',
+        prometheus: 'prometheus',
       } as Record<string, Need>)
         .map(([pkg, need]) => {
-          const path = installPath(m, need);
-          return `    ${pkg}) /usr/bin/mkdir -p "${dirname(path)}"; printf '#!/bin/bash\\nexit 0\\n' >"${path}"; /usr/bin/chmod +x "${path}" ;;`;
+          const paths = need === 'prometheus' ? [installPath(m, need), join(m.bin, 'promtool')] : [installPath(m, need)];
+          const create = paths.map((path) => `/usr/bin/mkdir -p "${dirname(path)}"; printf '#!/bin/bash\\nexit 0\\n' >"${path}"; /usr/bin/chmod +x "${path}"`);
+          return `    ${pkg}) ${create.join('; ')} ;;`;
         })
         .join('\n')
     : '';
@@ -146,7 +149,7 @@ test('a user without sudo on a bare machine gets one line with the exact install
   assert.equal(result.stdout, '');
   assert.equal(
     result.stderr,
-    'npm test: missing chromium, redis-server, initdb (PostgreSQL), python3 -m venv, java, mvn, bc, CA certificates, curl: ' +
+    'npm test: missing chromium, redis-server, initdb (PostgreSQL), python3 -m venv, java, mvn, bc, CA certificates, curl, prometheus: ' +
       `run as root: apt-get update && apt-get install -y --no-install-recommends ${ciPackages}\n`,
   );
   assert.ok(result.ms < 3000, `took ${result.ms} ms`);
@@ -154,7 +157,7 @@ test('a user without sudo on a bare machine gets one line with the exact install
 });
 
 test('only the missing pieces are named: Python without venv, Chromium found through CHROMIUM_PATH', () => {
-  const m = machine({ uid: 1000, have: ['redis-server', 'initdb', 'java', 'mvn', 'bc', 'ca-certificates', 'curl'] });
+  const m = machine({ uid: 1000, have: ['redis-server', 'initdb', 'java', 'mvn', 'bc', 'ca-certificates', 'curl', 'prometheus'] });
   script(join(m.bin, 'python3'), 'exit 1'); // Debian's python3 without python3-venv: no ensurepip
   script(join(m.dir, 'opt/chrome'), 'exit 0');
   const run = spawnSync('/bin/bash', [preflight], {
@@ -174,8 +177,8 @@ const suiteNeeds: Record<string, string> = {
   'site-build': '',
   'site-browser': 'chromium bc',
   'lab-lint': 'python3 python3-venv python3-pip ca-certificates',
-  lab: 'redis-server python3 python3-venv python3-pip openjdk-17-jdk-headless ca-certificates',
-  e2e: 'redis-server postgresql python3 python3-venv python3-pip openjdk-17-jdk-headless maven ca-certificates curl',
+  lab: 'redis-server python3 python3-venv python3-pip openjdk-17-jdk-headless ca-certificates prometheus',
+  e2e: 'redis-server postgresql python3 python3-venv python3-pip openjdk-17-jdk-headless maven ca-certificates curl prometheus',
 };
 
 test('every suite of tests/suites.json has its needs in preflight', () => {
@@ -203,12 +206,13 @@ test('as root it installs the missing packages behind policy-rc.d, removes it an
   const result = m.run();
   assert.equal(result.stderr, '');
   assert.equal(result.status, 0);
-  assert.equal(result.stdout, 'npm test: installing the missing system packages: redis-server postgresql\n');
+  assert.equal(result.stdout, 'npm test: installing the missing system packages: redis-server postgresql prometheus\n');
   assert.deepEqual(m.calls(), [
     'apt-get update -q (policy-rc.d: yes, DEBIAN_FRONTEND=noninteractive)',
-    'apt-get install -y -q --no-install-recommends --no-upgrade redis-server postgresql (policy-rc.d: yes, DEBIAN_FRONTEND=noninteractive)',
+    'apt-get install -y -q --no-install-recommends --no-upgrade redis-server postgresql prometheus (policy-rc.d: yes, DEBIAN_FRONTEND=noninteractive)',
     'service redis-server stop',
     'service postgresql stop',
+    'service prometheus stop',
   ]);
   assert.equal(existsSync(join(m.sysroot, 'usr/sbin/policy-rc.d')), false, 'the policy-rc.d it created is removed');
   const again = m.run();

@@ -23,6 +23,11 @@ from stackctl import (
 PREFIX = "dbserver1"
 TOPICS = [f"{PREFIX}.inventory.orders", f"{PREFIX}.inventory.order_items"]
 CATCH_UP_SECONDS = 180
+#: Prometheus in the test: scrape and evaluate every second, every `for` 5 s, freshness alert
+#: above 30 s (production: 15 s intervals, `for` 2m-30m, freshness above 300 s)
+PROMETHEUS_INTERVAL = "1s"
+TEST_FOR = "5s"
+TEST_FRESHNESS_SECONDS = 30
 
 
 def wait_for_kafka(

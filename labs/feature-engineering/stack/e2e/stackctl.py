@@ -43,17 +43,24 @@ class Stack:
 
     run_dir: Path
 
-    def _env(self) -> dict[str, str]:
-        return {**os.environ, "STACK_RUN_DIR": str(self.run_dir)}
+    def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**os.environ, "STACK_RUN_DIR": str(self.run_dir), **(extra or {})}
 
-    def sh(self, *args: str, check: bool = True, timeout: float = 300) -> str:
-        """Run ``stack.sh ARGS`` and return its stdout (stderr goes to the log file)."""
+    def sh(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 300,
+        env: dict[str, str] | None = None,
+    ) -> str:
+        """Run ``stack.sh ARGS`` (with ``env`` added to the environment) and return its stdout
+        (stderr goes to the log file)."""
         log = self.run_dir.parent / f"{self.run_dir.name}-stack.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as err:
             proc = subprocess.run(
                 [str(STACK / "stack.sh"), *args],
-                env=self._env(),
+                env=self._env(env),
                 text=True,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -68,8 +75,8 @@ class Stack:
         """Ports and URLs of the running stack (the state file)."""
         return dict(line.split("=", 1) for line in self.sh("env").splitlines() if "=" in line)
 
-    def up(self, *components: str) -> None:
-        self.sh("up", *components)
+    def up(self, *components: str, env: dict[str, str] | None = None) -> None:
+        self.sh("up", *components, env=env)
 
     def down(self) -> None:
         self.sh("down", check=False)

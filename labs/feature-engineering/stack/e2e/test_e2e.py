@@ -7,7 +7,10 @@ One scenario, in order (each step checks the whole feature store):
    are logged, its commit is not — and restarted from its checkpoint (Spark runs that
    batch again);
 3. Kafka Connect is killed in the middle of a stream (SIGKILL: its last source offsets are
-   not flushed, so Debezium sends those changes again) and restarted.
+   not flushed, so Debezium sends those changes again) and restarted;
+4. the source pauses: a real Prometheus, scraping the job's /metrics with the lab's alert rules
+   (test timings: ``promctl.rules_with_test_timings``), fires ``FeatureFreshnessStale``; the
+   source resumes and the alert resolves; the lag p99 is read with ``histogram_quantile``.
 After each step, the features read from Redis at T = now equal both the batch reference
 (``cdc_features.core.reference``) computed from every message on the Kafka topics, and an
 independent SQL computation over the database's current rows.
@@ -18,12 +21,14 @@ Run with ``stack/e2e-test.sh`` (starts and stops the stack; JUnit XML to $JUNIT_
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from checks import PREFIX, check_store, wait_for_kafka
+from checks import PREFIX, TEST_FRESHNESS_SECONDS, check_store, wait_for_kafka
+from promctl import Prometheus, wait_until
 from stackctl import (
     Stack,
     duplicate_deliveries,
@@ -51,6 +56,7 @@ class Job:
             redis_url=env["REDIS_URL"],
             trigger="1 second",
             progress=False,
+            metrics_port=int(env["METRICS_PORT"]),  # the port the stack's Prometheus scrapes
         )
         self.pipeline: Any = None
 
@@ -155,9 +161,95 @@ def test_cdc_to_redis_end_to_end(stack: Stack, spark: Any, store: redis.Redis) -
         summary = check_store(stack, store, messages)
         resent = duplicate_deliveries(messages) - before
         print(f"step 3 (Connect killed and restarted): {summary}, re-sent messages: {resent}")
-        assert len(read_changes(changes_file)) == 150 + 1200 + 800 + 800
+
+        # 4. the source runs (no freshness alert), pauses (Prometheus fires FeatureFreshnessStale
+        # for customer_features), resumes (the alert resolves)
+        step4 = time.monotonic()
+        prom = Prometheus(stack.env()["PROMETHEUS_URL"])
+        assert prom.targets_up() == [f"http://127.0.0.1:{job.config.metrics_port}/metrics"]
+        not_firing = lambda: not prom.firing("FeatureFreshnessStale", query="customer_features")  # noqa: E731
+        run_workload(stack, changes_file, seed=15, changes=100, rate=50)
+        paused_at = datetime.now(UTC)  # the last change is committed: the source is quiet now
+        wait_until("FeatureFreshnessStale resolved by the new changes", not_firing, timeout=90)
+        [alert] = wait_until(
+            "FeatureFreshnessStale firing for customer_features in Prometheus",
+            lambda: prom.firing("FeatureFreshnessStale", query="customer_features"),
+            timeout=TEST_FRESHNESS_SECONDS + 90,
+        )
+        fired = (datetime.now(UTC) - paused_at).total_seconds()
+        active_at = datetime.fromisoformat(alert["activeAt"])  # RFC 3339, nanoseconds
+        assert active_at > paused_at, (alert["activeAt"], paused_at)
+        assert alert["labels"]["severity"] == "warning"
+        assert float(alert["value"]) > TEST_FRESHNESS_SECONDS
+        assert alert["annotations"]["summary"].startswith(
+            "Newest event in the feature store (customer_features) is "
+        )
+        proc = run_workload(stack, changes_file, seed=16, changes=100, rate=50, background=True)
+        resumed = time.monotonic()
+        wait_until(
+            "FeatureFreshnessStale resolved after the source resumed", not_firing, timeout=90
+        )
+        resolved = time.monotonic() - resumed
+        finish_workload(proc)
+        messages = wait_for_kafka(spark, stack, job.raise_if_failed)
+        job.await_idle()
+        summary = check_store(stack, store, messages)
+        print(
+            f"step 4 (source paused and resumed): {summary}; FeatureFreshnessStale active "
+            f"{(active_at - paused_at).total_seconds():.1f}s and firing {fired:.1f}s after the "
+            f"source paused, resolved {resolved:.1f}s after it resumed"
+        )
+        assert len(read_changes(changes_file)) == 150 + 1200 + 800 + 800 + 100 + 100
+
+        # lag quantiles from the histogram, as Prometheus computes them, lie in the bucket where
+        # the job's own cumulative counts cross the rank (the job is idle: its histogram is not
+        # changing). The rows delayed by the Connect crash of step 3 are in it too.
+        lag = 'cdc_features_end_to_end_lag_seconds_bucket{query="customer_features"}'
+        wait_until(
+            "Prometheus has the job's final lag histogram",
+            lambda: lag_count_in_prometheus(prom) == job_lag_buckets(job)[-1][1],
+            timeout=30,
+        )
+        buckets = job_lag_buckets(job)
+        quantiles = {}
+        for q in (0.5, 0.99):
+            [result] = prom.query(f"histogram_quantile({q}, sum by (le) ({lag}))")
+            value = quantiles[q] = float(result["value"][1])
+            rank = q * buckets[-1][1]
+            upper = next(le for le, count in buckets if count >= rank)
+            lower = max([0.0, *(le for le, count in buckets if count < rank)])
+            assert lower <= value <= upper, (q, value, buckets)
+        assert quantiles[0.5] <= quantiles[0.99]
+        print(
+            f"lag p50 / p99 (histogram_quantile in Prometheus): {quantiles[0.5]:.2f}s / "
+            f"{quantiles[0.99]:.2f}s over {buckets[-1][1]:.0f} rows; buckets {buckets}; "
+            f"step 4 took {time.monotonic() - step4:.1f}s"
+        )
     finally:
         job.stop()
+
+
+def job_lag_buckets(job: Job) -> list[tuple[float, float]]:
+    """(le, cumulative count) of the customer lag histogram on the job's own /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from cdc_features.monitoring import metrics_text
+
+    monitoring = job.pipeline.monitoring
+    assert monitoring is not None
+    text = metrics_text(monitoring.registry.prometheus)
+    return sorted(
+        (float(s.labels["le"]), s.value)
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == "cdc_features_end_to_end_lag_seconds_bucket"
+        and s.labels["query"] == "customer_features"
+    )
+
+
+def lag_count_in_prometheus(prom: Prometheus) -> float | None:
+    result = prom.query('cdc_features_end_to_end_lag_seconds_count{query="customer_features"}')
+    return float(result[0]["value"][1]) if result else None
 
 
 def batch_ids(checkpoint: Path, query: str, log: str) -> set[int]:

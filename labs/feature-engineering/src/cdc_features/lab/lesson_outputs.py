@@ -27,9 +27,10 @@ from cdc_features.lab.exercise import console_output
 from cdc_features.lab.generator import generate_log
 from cdc_features.lab.pitfalls import DEMOS
 from cdc_features.lab.stories import StoryLog, exercise_log, order, utc
-from cdc_features.monitoring.alerts import AlertEngine
+from cdc_features.monitoring.alerts import ConsoleAlerts
 from cdc_features.monitoring.drift import psi, psi_level
 from cdc_features.monitoring.listener import FeatureListener
+from cdc_features.monitoring.metrics import metrics_text
 from cdc_features.monitoring.observe import observe_written_batch
 from cdc_features.monitoring.registry import MetricsRegistry
 from cdc_features.testing import FileStream
@@ -56,11 +57,13 @@ def _order_amounts(records: Iterable[Record]) -> list[float]:
 def monitoring_demo(spark: SparkSession) -> str:
     """The exercise log replayed as a stream with the lab's monitoring attached.
 
-    The registry's clock is fixed, so freshness, end-to-end lag and the alerts are exact;
-    Spark's own timings (rates, durations) vary by machine and are not printed.
+    The registry's clock is set by hand, so freshness, end-to-end lag and the alerts are exact;
+    Spark's own timings (rates, durations) vary by machine and are not printed. The metrics
+    lines are what ``/metrics`` serves (``prometheus_client``); the alerts are the console
+    summary of ``monitoring/alert_rules.yml``.
     """
-    write_clock = utc("2026-04-04T09:05:30")
-    registry = MetricsRegistry(clock=lambda: write_clock)
+    clock = [utc("2026-04-04T09:05:30")]
+    registry = MetricsRegistry(clock=lambda: clock[0])
     deliveries = exercise_log()
     late = StoryLog(start_lsn=25_000_000)
     late.create(order(15, 102, "2026-01-10T12:00:00", "75.00"), at="2026-04-04T09:04:00")
@@ -110,12 +113,25 @@ def monitoring_demo(spark: SparkSession) -> str:
     logger = logging.getLogger("cdc_features.monitoring.lesson_sample")
     logger.propagate = False
     logger.addHandler(_Collect())
-    now = utc("2026-04-04T09:15:30")
-    AlertEngine(registry, logger=logger).evaluate(now)
+    written_at = clock[0]
+    clock[0] = utc("2026-04-04T09:15:30")  # ten minutes later, nothing new has arrived
+    console = ConsoleAlerts(registry, logger=logger)
+    console.evaluate()
 
     stats = registry.query(CUSTOMER_QUERY)
     write = stats.last_write
     assert write is not None and write.lag_p99_seconds is not None
+    shown = (
+        'cdc_features_rows_dropped_by_watermark_total{query="customer_features"}',
+        'cdc_features_freshness_seconds{query="customer_features"}',
+        'cdc_features_end_to_end_lag_seconds_bucket{le="10.0",query="customer_features"}',
+        'cdc_features_end_to_end_lag_seconds_bucket{le="30.0",query="customer_features"}',
+        'cdc_features_end_to_end_lag_seconds_bucket{le="+Inf",query="customer_features"}',
+        'cdc_features_psi{feature="order_amount"}',
+    )
+    exported = [
+        line for line in metrics_text(registry.prometheus).splitlines() if line.startswith(shown)
+    ]
     lines = [
         "Monitoring sample: the exercise log replayed as a stream (5 deliveries, the last",
         "one with an order dated 2026-01-10, older than the 30-day watermark)",
@@ -124,16 +140,20 @@ def monitoring_demo(spark: SparkSession) -> str:
         f"{stats.rows_dropped_total} dropped by watermark, "
         f"{stats.rows_written_total} tiles written",
         f"  newest event in the store {stats.newest_event_ts:%Y-%m-%d %H:%M:%S} UTC; "
-        f"last batch written {write_clock:%H:%M:%S}, lag p99 {write.lag_p99_seconds:.0f}s",
-        f"  at {now:%H:%M:%S}: freshness {stats.freshness_seconds(now):.0f}s",
+        f"last batch written {written_at:%H:%M:%S}, lag p99 {write.lag_p99_seconds:.0f}s",
         f"PSI order_amount, a second generated log vs baseline: {stable_psi:.3f} "
         f"({psi_level(stable_psi)})",
         f"PSI order_amount, same log read without the scale: {drifted_psi:.3f} "
         f"({psi_level(drifted_psi)})",
         "",
-        "Alerts:",
+        f"GET /metrics at {clock[0]:%H:%M:%S} (a few of its lines):",
+        *(f"  {line}" for line in exported),
+        "",
+        "Alerts (console summary of monitoring/alert_rules.yml):",
+        *(f"  {line}" for line in alerts),
+        "  Prometheus only (rates over time): "
+        + ", ".join(r.name for r in console.prometheus_only),
     ]
-    lines += [f"  {line}" for line in alerts]
     return "\n".join(lines) + "\n"
 
 

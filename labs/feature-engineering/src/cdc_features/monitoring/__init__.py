@@ -1,5 +1,6 @@
 """Monitoring of the feature pipeline: listener, freshness and lag, drift, missing features,
-alerts, Prometheus metrics and a status line. Metric names and alert meanings: MONITORING.md.
+Prometheus metrics (``prometheus_client``), the console summary of the alert rules and a status
+line. Metric names and alert meanings: MONITORING.md; alert rules: ``monitoring/alert_rules.yml``.
 
 Wiring in a runner::
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
-from cdc_features.monitoring.alerts import ALERT_MEANINGS, Alert, AlertEngine, Thresholds
+from cdc_features.monitoring.alerts import RULES_FILE, Alert, AlertRule, ConsoleAlerts, load_rules
 from cdc_features.monitoring.drift import (
     Baseline,
     DriftMonitor,
@@ -26,8 +27,14 @@ from cdc_features.monitoring.drift import (
     psi_level,
     save_baselines,
 )
-from cdc_features.monitoring.exporter import METRICS, MetricsServer, render_metrics
 from cdc_features.monitoring.listener import FeatureListener, install_listener
+from cdc_features.monitoring.metrics import (
+    BATCH_DURATION_BUCKETS,
+    LAG_BUCKETS,
+    MetricsServer,
+    PipelineMetrics,
+    metrics_text,
+)
 from cdc_features.monitoring.observe import (
     BatchFunction,
     monitored_sink,
@@ -44,25 +51,29 @@ from cdc_features.monitoring.serving import check_missing, check_stale, missing_
 from cdc_features.monitoring.status import StatusReporter, status_line
 
 __all__ = [
-    "ALERT_MEANINGS",
-    "METRICS",
+    "BATCH_DURATION_BUCKETS",
+    "LAG_BUCKETS",
+    "RULES_FILE",
     "Alert",
-    "AlertEngine",
+    "AlertRule",
     "Baseline",
     "BatchProgress",
+    "ConsoleAlerts",
     "DriftMonitor",
     "FeatureListener",
     "MetricsRegistry",
     "MetricsServer",
     "Monitoring",
+    "PipelineMetrics",
     "QueryStats",
     "SinkWrite",
     "StatusReporter",
-    "Thresholds",
     "check_missing",
     "check_stale",
     "install_listener",
     "load_baselines",
+    "load_rules",
+    "metrics_text",
     "missing_ratio",
     "monitored_sink",
     "observe_dead_letters",
@@ -70,7 +81,6 @@ __all__ = [
     "observe_written_batch",
     "psi",
     "psi_level",
-    "render_metrics",
     "save_baselines",
     "stale_keys",
     "start_monitoring",
@@ -83,14 +93,14 @@ class Monitoring:
     """Handle of the monitoring started for one runner."""
 
     registry: MetricsRegistry
-    engine: AlertEngine
+    alerts: ConsoleAlerts
     listener: FeatureListener
     server: MetricsServer | None = None
     reporter: StatusReporter | None = None
     _spark: SparkSession | None = field(default=None, repr=False)
 
     def status_line(self) -> str:
-        return status_line(self.registry, self.engine)
+        return status_line(self.registry, self.alerts)
 
     def stop(self) -> None:
         """Stop the status thread and the endpoint and remove the listener."""
@@ -139,22 +149,20 @@ def start_monitoring(
     spark: SparkSession,
     *,
     registry: MetricsRegistry,
-    thresholds: Thresholds | None = None,
     metrics_port: int | None = None,
     status_interval: float | None = None,
 ) -> Monitoring:
-    """Register the listener on ``spark`` and start what was asked for: the loopback metrics
-    endpoint (``metrics_port``; 0 = a free port) and a status line every ``status_interval`` s.
-    The caller owns ``registry`` (the job creates one per pipeline)."""
+    """Register the listener on ``spark`` and start what was asked for: ``prometheus_client``'s
+    HTTP server for the job's registry on loopback (``metrics_port``; 0 = a free port) and a
+    status line with the console alerts every ``status_interval`` s. The caller owns ``registry``
+    (the job creates one per pipeline)."""
     reg = registry
-    engine = AlertEngine(reg, thresholds)
+    alerts = ConsoleAlerts(reg)
     listener = install_listener(spark, reg)
-    server = (
-        MetricsServer(reg, engine, port=metrics_port).start() if metrics_port is not None else None
-    )
+    server = MetricsServer(reg.prometheus, port=metrics_port) if metrics_port is not None else None
     reporter = (
-        StatusReporter(reg, engine, status_interval).start()
+        StatusReporter(reg, alerts, status_interval).start()
         if status_interval is not None
         else None
     )
-    return Monitoring(reg, engine, listener, server, reporter, spark)
+    return Monitoring(reg, alerts, listener, server, reporter, spark)

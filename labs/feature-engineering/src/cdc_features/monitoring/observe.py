@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdc_features.monitoring.drift import DriftMonitor
+from cdc_features.monitoring.metrics import LAG_BUCKETS
 from cdc_features.monitoring.registry import MetricsRegistry, SinkWrite
 
 BatchFunction = Callable[[DataFrame, int], None]
@@ -45,10 +46,11 @@ def observe_written_batch(
     """Record that ``batch_df`` is now in the feature store.
 
     Newest event time = max of ``event_time_col`` over the written rows; end-to-end lag per row =
-    write time − ``commit_ts_col`` (the source commit time, Debezium ``source.ts_ms``); p50 and p99
-    are nearest-rank quantiles over the rows (exact up to 10,000 rows per batch). Write time is the
-    registry clock when not given. ``drift_columns`` maps feature name → column: a bounded random
-    sample of each is passed to the drift monitor.
+    write time − ``commit_ts_col`` (the source commit time, Debezium ``source.ts_ms``), counted
+    into the lag histogram's buckets by the same Spark job; p50 and p99 of the batch (for the
+    status line) are nearest-rank quantiles over the rows (exact up to 10,000 rows). Write time
+    is the registry clock when not given. ``drift_columns`` maps feature name → column: a
+    bounded random sample of each is passed to the drift monitor.
     """
     reg = registry
     written = written_at or reg.clock()
@@ -60,6 +62,10 @@ def observe_written_batch(
         F.percentile_approx(lag_us, [0.5, 0.99], LAG_QUANTILE_ACCURACY).alias("lag_q"),
         F.sum(lag_us).alias("lag_sum"),
         F.count(lag_us).alias("lag_count"),
+        *(
+            F.count(F.when(lag_us <= round(le * 1_000_000), 1)).alias(f"le_{i}")
+            for i, le in enumerate(LAG_BUCKETS)
+        ),
     ).first()
     assert row is not None  # a global aggregation always returns one row
     quantiles = row["lag_q"]
@@ -73,6 +79,9 @@ def observe_written_batch(
         lag_p99_seconds=quantiles[1] / 1e6 if quantiles else None,
         lag_sum_seconds=(row["lag_sum"] or 0) / 1e6,
         lag_count=int(row["lag_count"]),
+        lag_buckets=tuple(int(row[f"le_{i}"]) for i in range(len(LAG_BUCKETS)))
+        if row["lag_count"]
+        else (),
     )
     if drift is not None and drift_columns and write.rows > 0:
         fraction = min(1.0, DRIFT_SAMPLE_PER_BATCH / write.rows)

@@ -1,4 +1,5 @@
-"""The driver-side record of what the feature pipeline did, batch by batch.
+"""The driver-side record of what the feature pipeline did, batch by batch, and the job's
+Prometheus registry it feeds.
 
 Two sources feed it:
 
@@ -7,6 +8,8 @@ Two sources feed it:
 * the sinks (their ``foreachBatch`` function runs on the driver): rows written, the newest event
   time now reflected in the feature store, the end-to-end lag of the written rows, dead letters.
 
+Every report updates the ``prometheus_client`` metrics of :attr:`MetricsRegistry.prometheus`
+(``metrics.py``) and the plain record the status line, the console alerts and the tests read.
 Everything derived from "now" (feature freshness) is computed when read, with an injectable clock,
 so a test can move time forward without sleeping.
 """
@@ -20,6 +23,15 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+from cdc_features.monitoring.metrics import (
+    FreshnessCollector,
+    LagHistogram,
+    PipelineMetrics,
+    SinkCollector,
+)
 
 Clock = Callable[[], datetime]
 
@@ -99,6 +111,7 @@ class SinkWrite:
     lag_p99_seconds: float | None
     lag_sum_seconds: float = 0.0
     lag_count: int = 0
+    lag_buckets: tuple[int, ...] = ()
 
 
 @dataclass
@@ -121,8 +134,7 @@ class QueryStats:
     last_sink_error: str | None = None
     last_write: SinkWrite | None = None
     newest_event_ts: datetime | None = None
-    lag_sum_seconds: float = 0.0
-    lag_count: int = 0
+    lag: LagHistogram = field(default_factory=LagHistogram)
     dead_letters: dict[str, int] = field(default_factory=dict)
 
     def freshness_seconds(self, now: datetime) -> float | None:
@@ -138,7 +150,8 @@ class QueryStats:
 
 
 class MetricsRegistry:
-    """Thread-safe store of per-query statistics plus serving-side gauges (drift, missing, stale).
+    """Thread-safe record of per-query statistics plus serving-side gauges (drift, missing,
+    stale), and the ``prometheus_client`` registry (:attr:`prometheus`) they are exported from.
 
     The listener callbacks arrive on a Spark listener thread, sink records on the micro-batch
     thread and reads on the metrics HTTP thread, hence the lock.
@@ -146,6 +159,10 @@ class MetricsRegistry:
 
     def __init__(self, clock: Clock = utc_now) -> None:
         self.clock = clock
+        self.prometheus = CollectorRegistry()
+        self.metrics = PipelineMetrics(self.prometheus)
+        self.prometheus.register(FreshnessCollector(self._newest_events, self._now))
+        self.prometheus.register(SinkCollector(self._lags, self._dead_letter_totals))
         self._lock = threading.Condition()
         self._queries: dict[str, QueryStats] = {}
         self._names_by_id: dict[str, str] = {}
@@ -165,6 +182,23 @@ class MetricsRegistry:
         for refresh in list(self._refreshers):
             refresh(self)
 
+    # -- what the custom collectors read at scrape time ------------------------------------------
+    def _now(self) -> datetime:
+        return self.clock()
+
+    def _newest_events(self) -> dict[str, datetime]:
+        with self._lock:
+            return {n: q.newest_event_ts for n, q in self._queries.items() if q.newest_event_ts}
+
+    def _lags(self) -> dict[str, LagHistogram]:
+        with self._lock:
+            return {n: copy.deepcopy(q.lag) for n, q in self._queries.items() if q.lag.count}
+
+    def _dead_letter_totals(self) -> dict[str, dict[str, int]]:
+        self.refresh()
+        with self._lock:
+            return {n: dict(q.dead_letters) for n, q in self._queries.items() if q.dead_letters}
+
     # -- writers -------------------------------------------------------------------------------
     def _query(self, name: str) -> QueryStats:
         stats = self._queries.get(name)
@@ -180,6 +214,8 @@ class MetricsRegistry:
             stats = self._query(label)
             stats.query_id = query_id
             stats.status, stats.exception, stats.error_class = "active", None, None
+            self.metrics.up.labels(label).set(1)
+            self.metrics.failed.labels(label).set(0)
             self._lock.notify_all()
 
     def record_progress(self, progress: BatchProgress) -> None:
@@ -193,6 +229,18 @@ class MetricsRegistry:
             stats.recent.append(progress)
             if stats.status == "idle":
                 stats.status = "active"
+            if stats.status == "active":
+                self.metrics.up.labels(progress.query).set(1)
+            self.metrics.batch_done(
+                progress.query,
+                input_rows=progress.input_rows,
+                dropped=progress.rows_dropped_by_watermark,
+                duration_s=progress.batch_duration_ms / 1000,
+                input_rate=progress.input_rows_per_second,
+                processed_rate=progress.processed_rows_per_second,
+                watermark=progress.watermark,
+                state_rows=progress.state_rows,
+            )
             self._lock.notify_all()
 
     def query_idle(self, query_id: str) -> None:
@@ -210,6 +258,8 @@ class MetricsRegistry:
             stats = self._query(self._names_by_id.get(query_id, query_id))
             stats.status = "failed" if exception else "stopped"
             stats.exception, stats.error_class = exception, error_class
+            self.metrics.up.labels(stats.name).set(0)
+            self.metrics.failed.labels(stats.name).set(1 if exception else 0)
             self._lock.notify_all()
 
     def record_batch_written(self, write: SinkWrite) -> None:
@@ -224,8 +274,11 @@ class MetricsRegistry:
                 stats.newest_event_ts is None or write.newest_event_ts > stats.newest_event_ts
             ):
                 stats.newest_event_ts = write.newest_event_ts
-            stats.lag_sum_seconds += write.lag_sum_seconds
-            stats.lag_count += write.lag_count
+                self.metrics.newest_event.labels(write.query).set(write.newest_event_ts.timestamp())
+            if write.lag_buckets:
+                stats.lag.add(write.lag_buckets, write.lag_count, write.lag_sum_seconds)
+            self.metrics.rows_written.labels(write.query).inc(write.rows)
+            self.metrics.sink_failures.labels(write.query)  # exported as 0 from the first write
             self._lock.notify_all()
 
     def record_sink_failure(self, query: str, batch_id: int, error: BaseException) -> None:
@@ -234,6 +287,8 @@ class MetricsRegistry:
             stats = self._query(query)
             stats.sink_failures += 1
             stats.last_sink_error = f"batch {batch_id}: {type(error).__name__}: {error}"
+            self.metrics.sink_failures.labels(query).inc()
+            self.metrics.rows_written.labels(query)
             self._lock.notify_all()
 
     def record_dead_letters(
@@ -266,16 +321,19 @@ class MetricsRegistry:
         """Latest Population Stability Index of a feature against its baseline."""
         with self._lock:
             self._psi[feature] = value
+            self.metrics.psi.labels(feature).set(value)
 
     def set_missing(self, view: str, ratio: float, requested: int, missing: int) -> None:
         """Share of requested entities of a feature view that had no features at read time."""
         with self._lock:
             self._missing[view] = (ratio, requested, missing)
+            self.metrics.missing.labels(view).set(ratio)
 
     def set_stale_keys(self, view: str, count: int) -> None:
         """Number of keys of a feature view that are expected to update but have gone stale."""
         with self._lock:
             self._stale[view] = count
+            self.metrics.stale.labels(view).set(count)
 
     # -- readers -------------------------------------------------------------------------------
     def queries(self) -> dict[str, QueryStats]:

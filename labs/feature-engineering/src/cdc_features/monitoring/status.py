@@ -7,7 +7,7 @@ import threading
 from datetime import datetime
 from typing import TextIO
 
-from cdc_features.monitoring.alerts import AlertEngine
+from cdc_features.monitoring.alerts import ConsoleAlerts
 from cdc_features.monitoring.registry import MetricsRegistry, QueryStats
 
 
@@ -46,40 +46,40 @@ def query_status(q: QueryStats, now: datetime) -> str:
 
 
 def status_line(
-    registry: MetricsRegistry, engine: AlertEngine | None = None, now: datetime | None = None
+    registry: MetricsRegistry, alerts: ConsoleAlerts | None = None, now: datetime | None = None
 ) -> str:
     """One line for all queries, plus the number of firing alerts."""
     now = now or registry.clock()
     queries = registry.queries()
     text = " | ".join(query_status(q, now) for _, q in sorted(queries.items())) or "no queries yet"
-    if engine is not None:
-        firing = engine.firing()
+    if alerts is not None:
+        firing = alerts.firing()
         if firing:
             text += f" | ALERTS: {', '.join(sorted({a.name for a in firing}))}"
     return text
 
 
 class StatusReporter:
-    """Every ``interval`` seconds: evaluate the alerts (they log their own lines) and print the
-    status line to ``stream``. A daemon thread; ``stop()`` prints one last line."""
+    """Every ``interval`` seconds: evaluate the console alerts (they log their own lines) and
+    print the status line to ``stream``. A daemon thread; ``stop()`` prints one last line."""
 
     def __init__(
         self,
         registry: MetricsRegistry,
-        engine: AlertEngine | None = None,
+        alerts: ConsoleAlerts | None = None,
         interval: float = 5.0,
         stream: TextIO | None = None,
     ) -> None:
-        self.registry, self.engine, self.interval = registry, engine, interval
+        self.registry, self.alerts, self.interval = registry, alerts, interval
         self.stream = stream or sys.stderr
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="cdc-features-status")
 
     def tick(self) -> str:
         self.registry.refresh()
-        if self.engine is not None:
-            self.engine.evaluate()
-        line = status_line(self.registry, self.engine)
+        if self.alerts is not None:
+            self.alerts.evaluate()
+        line = status_line(self.registry, self.alerts)
         print(line, file=self.stream, flush=True)
         return line
 
