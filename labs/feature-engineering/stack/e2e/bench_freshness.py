@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyspark
 import redis
 from pyspark.sql.streaming import StreamingQueryListener
 
@@ -377,7 +378,7 @@ def main() -> int:
         f"started: {load_before:.2f} (the stack, the generator and the poller share the cores).",
         "",
         "Stack: PostgreSQL 15 → Debezium 3.6.1.Final (pgoutput, JSON with schemas, decimals precise) "
-        "→ Kafka 4.3.0 (KRaft, 1 node) → Spark 4.1.1 `local[2]` (`cdc_features.job`, Kafka "
+        f"→ Kafka 4.3.0 (KRaft, 1 node) → Spark {pyspark.__version__} `local[2]` (`cdc_features.job`, Kafka "
         "source, customer and product queries at the trigger below, dead letters every "
         f"{args.dead_letter_trigger}) → Redis 7 (`foreachBatch`, pipelined absolute writes). "
         f"Workload: {args.orders} new orders per setting at {args.rate:g} orders/s "
