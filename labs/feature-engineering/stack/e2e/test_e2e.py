@@ -76,7 +76,7 @@ class Job:
         Inside means planned and not finished: ``offsets/N`` is in the query's checkpoint,
         ``commits/N`` is not. A restart runs batch N again from the logged offsets. (Spark
         4.1.1's Kafka source failed exactly that restart with a NullPointerException in
-        ``KafkaMicroBatchStream.metrics``, fixed by SPARK-57438; 4.2.0 has the fix.) Such a
+        ``KafkaMicroBatchStream.metrics``; 4.2.0 has the fix proposed in SPARK-57438.) Such a
         stop can print a ``StackOverflowError`` from the stream execution thread: Spark tells
         an interruption inside a Python ``foreachBatch`` by matching the Py4J error text with
         a recursive regex (``(.|\r\n|\r|\n)*``), which overflows on a long text; the query
