@@ -10,9 +10,9 @@ extend the list only after measuring.
 Dropped with the move to 4.2.0 (BENCHMARKS.md, "Spark 4.2.0"): skipping the zipimport
 directory re-reads of every task (4.2.0 invalidates the import caches only when a task adds
 a path: 16 re-reads per worker whatever the number of micro-batches, against ~36 per
-micro-batch on 4.1.1) and integer state-info offsets in applyInPandasWithState (4.2.0 no
-longer reads them through the method 4.1.1 returned floats from; the product queries pass
-without it).
+micro-batch on 4.1.1) and turning applyInPandasWithState's state-info offsets into integers
+(4.1.1 handed them over as floats; 4.2.0 converts the state info another way, and the
+product queries pass without the patch).
 """
 
 from __future__ import annotations
