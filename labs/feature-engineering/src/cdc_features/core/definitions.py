@@ -26,6 +26,7 @@ __all__ = [
     "Line",
     "ProductFeatures",
     "Tile",
+    "can_count",
     "customer_features_from_tiles",
     "product_features_from_lines",
     "window_days",
@@ -108,6 +109,18 @@ def window_days(at: datetime, days: int) -> tuple[date, date]:
     """First and last UTC day (both inclusive) of the ``days``-day window ending with T's day."""
     last = _utc(at).date()
     return last - timedelta(days=days - 1), last
+
+
+def can_count(day: date, newest: date, days: int) -> bool:
+    """The event-time guard: can a fact of ``day`` count in a ``days``-day window read at any
+    T at or after an event of day ``newest``?
+
+    The earliest such window starts ``days - 1`` days before ``newest``; a fact older than
+    that is outside every window a T at or after the newest event time can read, so a
+    store may drop it (and a fact already stored may go). It is the rule behind the
+    micro-batch queries' watermark delay, applied here without streaming state.
+    """
+    return day >= newest - timedelta(days=days - 1)
 
 
 def customer_features_from_tiles(

@@ -58,10 +58,16 @@ SNAPSHOT_FLAGS = (
 
 
 class Parsed(NamedTuple):
-    """Typed events plus the dead letters ``(raw string, reason string, topic string)``."""
+    """Typed events plus the dead letters ``(raw string, reason string, topic string)``.
+
+    ``messages`` is both in one pass: a row per message with the struct ``event`` (null for
+    a dead letter) and the struct ``dead_letter`` (null for an event). A query that needs
+    both without reading its source twice (Real-Time Mode) uses it.
+    """
 
     events: DataFrame
     dead_letters: DataFrame
+    messages: DataFrame
 
 
 _TYPES = {
@@ -292,7 +298,13 @@ def _finish(
     checked = _materialized(typed).withColumn("reason", _check(rules)).where("mine")
     events = checked.where(F.col("reason").isNull()).select(*columns(after, before))
     dead = checked.where(F.col("reason").isNotNull()).select("raw", "reason", "topic")
-    return Parsed(events, dead)
+    both = checked.select(
+        F.when(F.col("reason").isNull(), F.struct(*columns(after, before))).alias("event"),
+        F.when(F.col("reason").isNotNull(), F.struct("raw", "reason", "topic")).alias(
+            "dead_letter"
+        ),
+    )
+    return Parsed(events, dead, both)
 
 
 def _common(env: Column) -> list[Column]:

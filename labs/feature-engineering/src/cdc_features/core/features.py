@@ -29,9 +29,12 @@ from cdc_features.core.spec import CANCELLED, CUSTOMER, PRODUCT
 
 __all__ = [
     "CUSTOMER_TILE_SCHEMA",
+    "ORDER_FACT_SCHEMA",
     "PRODUCT_LINE_SCHEMA",
     "compute_customer_features",
+    "compute_order_facts",
     "compute_product_features",
+    "order_fact_versions",
     "order_line_changes",
 ]
 
@@ -53,15 +56,10 @@ _STATE_SCHEMA = "order_ids array<bigint>, expires array<bigint>, orders array<st
 PRODUCT_STATE_BUCKETS = 16
 
 
-def _tile_changes(events: DataFrame) -> DataFrame:
-    """Each order event as the version rows it writes into customer tiles.
-
-    The after image is a version of the order in its (new) tile; for ``u``/``d`` the before
-    image also writes an inactive version into its (old) tile, so an order that moved to
-    another day or customer — or was deleted — leaves its old tile. On equal LSN the after
-    row (rank 1) wins over the retraction (rank 0).
-    """
-    after = F.struct(
+def _after_version() -> Column:
+    """An order event's after image as a version of the order (rank 1, active unless
+    cancelled)."""
+    return F.struct(
         F.col("customer_id").alias("customer_id"),
         F.col("order_ts").alias("order_ts"),
         F.col("order_id"),
@@ -71,7 +69,11 @@ def _tile_changes(events: DataFrame) -> DataFrame:
         F.col("amount"),
         F.col("commit_ts"),
     )
-    retraction = F.struct(
+
+
+def _retraction_version() -> Column:
+    """An order event's before image as an inactive version (rank 0) where the order was."""
+    return F.struct(
         F.col("before_customer_id").alias("customer_id"),
         F.col("before_order_ts").alias("order_ts"),
         F.col("order_id"),
@@ -81,12 +83,27 @@ def _tile_changes(events: DataFrame) -> DataFrame:
         F.lit(None).cast("decimal(10,2)").alias("amount"),
         F.col("commit_ts"),
     )
+
+
+def _versions(events: DataFrame, retract: Column) -> DataFrame:
+    """The after version of every create/update/read and the retraction where ``retract``."""
     rows = F.array(
-        F.when(F.col("op") != "d", after), F.when(F.col("op").isin("u", "d"), retraction)
+        F.when(F.col("op") != "d", _after_version()), F.when(retract, _retraction_version())
     )
     return events.select(F.explode(F.filter(rows, lambda r: r.isNotNull())).alias("v")).select(
         "v.*"
     )
+
+
+def _tile_changes(events: DataFrame) -> DataFrame:
+    """Each order event as the version rows it writes into customer tiles.
+
+    The after image is a version of the order in its (new) tile; for ``u``/``d`` the before
+    image also writes an inactive version into its (old) tile, so an order that moved to
+    another day or customer — or was deleted — leaves its old tile. On equal LSN the after
+    row (rank 1) wins over the retraction (rank 0).
+    """
+    return _versions(events, F.col("op").isin("u", "d"))
 
 
 def _latest_per_order(versions: Column) -> Column:
@@ -143,6 +160,46 @@ def compute_customer_features(order_events: DataFrame) -> DataFrame:
         F.array_max(F.transform(counted, lambda v: v["order_ts"])).alias("last_order_ts"),
         "commit_ts",
     )
+
+
+# endregion
+
+
+ORDER_FACT_SCHEMA = (
+    "customer_id long, order_id long, lsn long, rank int, active boolean, "
+    "amount decimal(10,2), order_ts timestamp, commit_ts timestamp"
+)
+
+
+# region compute_order_facts
+def order_fact_versions() -> Column:
+    """The facts one order event gives, as an array of structs (``ORDER_FACT_SCHEMA``).
+
+    The after image of a create, update or snapshot read is the order's fact at its
+    customer (``active`` unless cancelled, its amount and ``order_date``). When an update
+    moves the order to another customer, or a delete removes it, the before image gives
+    an inactive fact (``rank`` 0) at the customer it leaves. Empty for a row without an
+    event (``op`` null).
+    """
+    op = F.col("op")
+    moved_away = (op == "d") | ((op == "u") & (F.col("before_customer_id") != F.col("customer_id")))
+    facts = F.array(F.when(op != "d", _after_version()), F.when(moved_away, _retraction_version()))
+    names = [c.split()[0] for c in ORDER_FACT_SCHEMA.split(", ")]
+    return F.transform(
+        F.filter(facts, lambda r: r.isNotNull()),
+        lambda r: F.struct(*[r[n].alias(n) for n in names]),
+    )
+
+
+def compute_order_facts(order_events: DataFrame) -> DataFrame:
+    """Per-order facts of customers: one row per version of an order, no state at all.
+
+    A store keeps, per customer and order, the fact with the highest ``(lsn, rank)``, so a
+    replayed or late version changes nothing, and the 30-day sums are taken when reading
+    (the same definitions as the daily tiles). Only row-wise operators are used, so the
+    query runs in Spark's Real-Time Mode, where stateful operators are refused.
+    """
+    return order_events.select(F.explode(order_fact_versions()).alias("f")).select("f.*")
 
 
 # endregion

@@ -6,7 +6,11 @@ The store keeps **absolute daily facts**; the rolling windows are applied at rea
   ``total_spend`` (decimal text, 2 places) and ``last_order_ts_us`` (µs since the epoch,
   UTC; empty when unknown);
 * product lines — hash ``pf:{product_id}:{yyyymmdd}``, one field per order line
-  ``{order_id}:{item_id}`` = ``units|revenue|customer_id``.
+  ``{order_id}:{item_id}`` = ``units|revenue|customer_id``;
+* customer order facts (the Real-Time Mode path) — hash ``co:{customer_id}``, one field per
+  order ``{order_id}`` = ``lsn|rank|active|amount|order_ts_us|keep_us`` (see
+  :mod:`cdc_features.stores.order_facts`), plus ``_newest_us`` (the newest order time the
+  customer's facts carried) and ``_pruned_day``.
 
 A fact of day D expires at the end of D plus ``EntitySpec.ttl_days``. Pure functions: the
 Redis store, the monitoring's read checks and the tests share them.
@@ -14,14 +18,21 @@ Redis store, the monitoring's read checks and the tests share them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from cdc_features.core.definitions import Line, Tile, window_days
-from cdc_features.core.spec import CUSTOMER, DAY_SECONDS, PRODUCT, EntitySpec
+from cdc_features.core.spec import (
+    CUSTOMER,
+    DAY_SECONDS,
+    ORDER_FACTS_PREFIX,
+    PRODUCT,
+    EntitySpec,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -159,3 +170,61 @@ def decode_lines(day: date, fields: Mapping[Any, Any]) -> list[Line]:
             Line(day, int(order_id), int(item_id), int(customer_id), int(units), Decimal(revenue))
         )
     return out
+
+
+@dataclass(frozen=True)
+class OrderFact:
+    """The stored fact of one order at one customer (the Real-Time Mode path).
+
+    ``lsn`` and ``rank`` (1 = after image, 0 = retraction) order the versions; ``keep_us``
+    is the newest order time among all versions the field was offered, and decides when
+    the field may be pruned (never while a replay of one of its versions could count).
+    """
+
+    order_id: int
+    lsn: int
+    rank: int
+    active: bool
+    amount: Decimal | None
+    order_ts: datetime
+    keep_us: int
+
+
+ORDER_FACT_NEWEST = "_newest_us"
+ORDER_FACT_PRUNED_DAY = "_pruned_day"
+
+
+def order_facts_key(customer_id: int) -> str:
+    """Redis key of a customer's per-order facts."""
+    return f"{ORDER_FACTS_PREFIX}:{customer_id}"
+
+
+def decode_order_facts(fields: Mapping[Any, Any]) -> list[OrderFact]:
+    """The :class:`OrderFact` values of a stored customer hash (bookkeeping fields skipped)."""
+    out = []
+    for field, value in fields.items():
+        name = _text(field)
+        if name.startswith("_"):
+            continue
+        lsn, rank, active, amount, order_us, keep_us = _text(value).split("|")
+        out.append(
+            OrderFact(
+                int(name),
+                int(lsn),
+                int(rank),
+                active == "1",
+                Decimal(amount) if amount else None,
+                from_micros(int(order_us)),
+                int(keep_us),
+            )
+        )
+    return out
+
+
+def order_fact_tiles(facts: Iterable[OrderFact]) -> list[Tile]:
+    """The active facts as one-order tiles, for ``customer_features_from_tiles``."""
+    return [
+        Tile(f.order_ts.date(), 1, f.amount or Decimal("0.00"), f.order_ts)
+        for f in facts
+        if f.active
+    ]

@@ -1,0 +1,254 @@
+"""Per-order facts of customers in Redis: the store of the Real-Time Mode path.
+
+The stateless Real-Time Mode query (:mod:`cdc_features.job.realtime`) writes one Kafka
+record per order version (:func:`cdc_features.core.features.compute_order_facts`); the
+writer (:mod:`cdc_features.job.fact_writer`) applies each one here with :data:`APPLY_FACT`,
+a Lua script, so every write is atomic and conditional:
+
+* **LSN guard.** A customer's hash ``co:{customer_id}`` holds one field per order; a fact
+  replaces it only when its ``(lsn, rank)`` is higher. A replayed record, a duplicated
+  delivery or a re-sent Debezium event changes nothing, in any number and any order.
+* **Event-time guard** (:func:`cdc_features.core.definitions.can_count`). The hash keeps
+  the newest order time its facts carried (``_newest_us``). A fact whose day is more than
+  ``window_days - 1`` days older than that cannot count at any read time at or after the
+  newest event, so it is stored inactive (it still supersedes older versions of its
+  order: an order moved back in time must leave the window). The script reports it as
+  ``late``.
+* **Pruning.** When ``_newest_us`` reaches a new day, fields whose ``keep_us`` (the newest
+  order time among every version the field was offered) is outside the window go. A
+  pruned order cannot come back: any replay of one of its versions is as old, hence late.
+* **Expiry.** ``EXPIREAT`` the end of the newest day + ``ttl_days`` (never earlier than now +
+  ``min_ttl_seconds``): a customer silent for 31 days has no fact that could count.
+
+The features are computed when read, from the active facts of the window
+(:func:`cdc_features.core.definitions.customer_features_from_tiles`, one tile per order).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import redis
+
+from cdc_features.core.definitions import (
+    CustomerFeatures,
+    ProductFeatures,
+    customer_features_from_tiles,
+)
+from cdc_features.core.spec import CUSTOMER, ORDER_FACTS_PREFIX
+from cdc_features.stores.layout import (
+    decode_order_facts,
+    entity_id_of,
+    order_fact_tiles,
+    order_facts_key,
+)
+from cdc_features.stores.redis_store import MIN_TTL_SECONDS, RedisFeatureReader
+
+# KEYS[1] = the customer's hash. ARGV: order_id, lsn, rank, active (0/1), amount (text, empty
+# for a retraction), order_ts_us, window_days, ttl_days, now (unix s), min_ttl_seconds.
+# Returns 1 (applied), 2 (applied inactive: late) or 0 (superseded: an equal or newer version
+# is stored). LSNs and times are compared as decimal text or as Lua numbers (doubles: exact
+# for µs timestamps and PostgreSQL LSNs below 2^53).
+APPLY_FACT = """
+local key, field = KEYS[1], ARGV[1]
+local lsn, rank, active, amount, ts_text = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local window, ttl_days = tonumber(ARGV[7]), tonumber(ARGV[8])
+local now, min_ttl = tonumber(ARGV[9]), tonumber(ARGV[10])
+local DAY_US, DAY_S = 86400000000, 86400
+local ts = tonumber(ts_text)
+
+local function newer(a, b) -- decimal texts of non-negative integers
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+
+local newest = tonumber(redis.call('HGET', key, '_newest_us') or '')
+if newest == nil or ts > newest then
+  newest = ts
+  redis.call('HSET', key, '_newest_us', ts_text)
+end
+local newest_day = math.floor(newest / DAY_US)
+local first_day = newest_day - (window - 1)
+local late = math.floor(ts / DAY_US) < first_day
+
+local result, keep = 1, ts
+local old = redis.call('HGET', key, field)
+if old then
+  local olsn, orank, ohead, okeep = string.match(old, '^(%d+)|(%d+)|(.*)|(-?%d+)$')
+  local stored_keep = tonumber(okeep)
+  if stored_keep > keep then keep = stored_keep end
+  if not (newer(lsn, olsn) or (lsn == olsn and rank > tonumber(orank))) then
+    result = 0
+    if keep ~= stored_keep then
+      redis.call('HSET', key, field, olsn .. '|' .. orank .. '|' .. ohead .. '|' .. keep)
+    end
+  end
+end
+if result == 1 then
+  if late then
+    active, result = '0', 2
+  end
+  redis.call('HSET', key, field,
+    lsn .. '|' .. rank .. '|' .. active .. '|' .. amount .. '|' .. ts_text .. '|'
+    .. string.format('%d', keep))
+end
+
+local pruned = tonumber(redis.call('HGET', key, '_pruned_day') or '')
+if pruned == nil or newest_day > pruned then
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local name = all[i]
+    if string.sub(name, 1, 1) ~= '_' then
+      local k = tonumber(string.match(all[i + 1], '|(-?%d+)$'))
+      if math.floor(k / DAY_US) < first_day then
+        redis.call('HDEL', key, name)
+      end
+    end
+  end
+  redis.call('HSET', key, '_pruned_day', string.format('%d', newest_day))
+end
+
+local expires = (newest_day + 1 + ttl_days) * DAY_S
+if expires < now + min_ttl then expires = now + min_ttl end
+redis.call('EXPIREAT', key, string.format('%d', expires))
+return result
+"""
+
+RESULTS = {1: "applied", 2: "late", 0: "superseded"}
+READ_CHUNK = 200  # customers per round trip
+
+
+@dataclass(frozen=True)
+class FactRecord:
+    """One record of the facts topic: a version of an order at a customer."""
+
+    customer_id: int
+    order_id: int
+    lsn: int
+    rank: int
+    active: bool
+    amount: str | None  # decimal text with 2 places; None for a retraction
+    order_ts_us: int
+    commit_ms: int | None
+
+
+#: the JSON fields of a facts-topic record, in the order the query writes them
+FACT_FIELDS = (
+    "customer_id",
+    "order_id",
+    "lsn",
+    "rank",
+    "active",
+    "amount",
+    "order_ts_us",
+    "commit_ms",
+)
+
+
+class BadFact(ValueError):
+    """A facts-topic record that is not a fact (the writer dead-letters it with this reason)."""
+
+
+def decode_fact(value: bytes | str) -> FactRecord:
+    """A facts-topic record value (JSON) → :class:`FactRecord`; :class:`BadFact` otherwise."""
+    try:
+        data = json.loads(value)
+        return FactRecord(
+            int(data["customer_id"]),
+            int(data["order_id"]),
+            int(data["lsn"]),
+            int(data["rank"]),
+            bool(data["active"]),
+            None if data.get("amount") is None else str(data["amount"]),
+            int(data["order_ts_us"]),
+            None if data.get("commit_ms") is None else int(data["commit_ms"]),
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadFact(f"not_a_fact:{type(exc).__name__}") from exc
+
+
+@dataclass(frozen=True)
+class FactStoreConfig:
+    """Where the facts go and how long they live (the windows come from the feature spec)."""
+
+    window_days: int = CUSTOMER.window_days
+    ttl_days: int = CUSTOMER.ttl_days
+    min_ttl_seconds: int = MIN_TTL_SECONDS
+
+
+class OrderFactStore:
+    """Applies facts with :data:`APPLY_FACT`: one pipelined round trip per call."""
+
+    def __init__(self, client: redis.Redis, config: FactStoreConfig | None = None) -> None:
+        self.client = client
+        self.config = config or FactStoreConfig()
+        self.script = client.register_script(APPLY_FACT)
+
+    def apply(self, facts: Sequence[FactRecord], now: float | None = None) -> Counter[str]:
+        """Apply ``facts`` in order; the count of each result (``applied``, ``late``,
+        ``superseded``). Each fact is atomic; the whole call is one round trip."""
+        if not facts:
+            return Counter()
+        now_s = int(now if now is not None else time.time())
+        cfg = self.config
+        pipe = self.client.pipeline(transaction=False)
+        for f in facts:
+            self.script(
+                keys=[order_facts_key(f.customer_id)],
+                args=[
+                    f.order_id,
+                    f.lsn,
+                    f.rank,
+                    1 if f.active else 0,
+                    f.amount or "",
+                    f.order_ts_us,
+                    cfg.window_days,
+                    cfg.ttl_days,
+                    now_s,
+                    cfg.min_ttl_seconds,
+                ],
+                client=pipe,
+            )
+        replies = pipe.execute()
+        return Counter(RESULTS[int(r)] for r in replies)
+
+
+class OrderFactsReader:
+    """The :class:`~cdc_features.stores.base.FeatureReader` of the Real-Time Mode path:
+    customer features from the per-order facts (``READ_CHUNK`` customers per round trip);
+    product features from the micro-batch store's lines (they stay in micro-batches)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.products = RedisFeatureReader(client)
+
+    def customer_features(self, ids: Iterable[int], at: datetime) -> dict[int, CustomerFeatures]:
+        ordered = sorted(set(ids))
+        out: dict[int, CustomerFeatures] = {}
+        for start in range(0, len(ordered), READ_CHUNK):
+            chunk = ordered[start : start + READ_CHUNK]
+            pipe = self.client.pipeline(transaction=False)
+            for cid in chunk:
+                pipe.hgetall(order_facts_key(cid))
+            replies = cast(list[dict[Any, Any]], pipe.execute())
+            for cid, fields in zip(chunk, replies, strict=True):
+                tiles = order_fact_tiles(decode_order_facts(fields))
+                out[cid] = customer_features_from_tiles(cid, tiles, at)
+        return out
+
+    def product_features(self, ids: Iterable[int], at: datetime) -> dict[int, ProductFeatures]:
+        return self.products.product_features(ids, at)
+
+    def customer_ids(self) -> set[int]:
+        return {
+            entity_id_of(k) for k in self.client.scan_iter(f"{ORDER_FACTS_PREFIX}:*", count=1000)
+        }
+
+    def product_ids(self) -> set[int]:
+        return self.products.product_ids()
