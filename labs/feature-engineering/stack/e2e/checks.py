@@ -57,8 +57,18 @@ def wait_for_kafka(
         time.sleep(1)
 
 
-def check_store(stack: Stack, store: redis.Redis, messages: list[dict[str, Any]]) -> dict[str, int]:
-    """Redis features at T = now equal the batch reference and the SQL truth."""
+def check_store(
+    stack: Stack,
+    store: redis.Redis,
+    messages: list[dict[str, Any]],
+    *,
+    reader: Any = None,
+    products: bool = True,
+) -> dict[str, int]:
+    """Redis features at T = now equal the batch reference and the SQL truth.
+
+    ``reader``: the store's FeatureReader (default: the micro-batch layout's); ``products``:
+    check the product features too (the Real-Time Mode path has customer features only)."""
     from cdc_features.core.reference import reference_customer_features, reference_product_features
     from cdc_features.stores.redis_store import RedisFeatureReader
 
@@ -70,8 +80,8 @@ def check_store(stack: Stack, store: redis.Redis, messages: list[dict[str, Any]]
     sql_products = sql_product_truth(stack, at)
 
     customer_ids = set(ref_customers) | set(sql_customers)
-    product_ids = set(ref_products) | set(sql_products)
-    reader = RedisFeatureReader(store)
+    product_ids = set(ref_products) | set(sql_products) if products else set()
+    reader = reader if reader is not None else RedisFeatureReader(store)
     got_customers = reader.customer_features(customer_ids, at)
     got_products = reader.product_features(product_ids, at)
 
