@@ -26,9 +26,9 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import redis
 
@@ -50,9 +50,9 @@ class Message(Protocol):
 class Consumer(Protocol):
     """What the writer uses of a ``confluent_kafka.Consumer``."""
 
-    def poll(self, timeout: float) -> Message | None: ...
-    def consume(self, num_messages: int, timeout: float) -> list[Message]: ...
-    def commit(self, *, asynchronous: bool) -> Any: ...
+    def poll(self, timeout: float) -> Any: ...  # a Message or None
+    def consume(self, num_messages: int, timeout: float) -> Sequence[Any]: ...  # Messages
+    def commit(self, *, asynchronous: Literal[True] = ...) -> Any: ...
 
 
 @dataclass

@@ -42,8 +42,9 @@ from cdc_features.core.features import order_fact_versions
 from cdc_features.core.spec import ORDER_FACTS_TOPIC, REALTIME_DEAD_LETTER_TOPIC, REALTIME_QUERY
 from cdc_features.job.spark import apply_streaming_settings
 
-# Spark's Kafka producer batches records for ``linger.ms`` (5 ms by default since Kafka 4.0)
-# before sending; the low-latency path sends each record at once.
+# The Kafka producer waits up to ``linger.ms`` to batch records: 0 in the kafka-clients 3.9.2
+# that spark-sql-kafka 4.2.0 brings, 5 ms from kafka-clients 4.0 on. Set, so that an upgrade
+# does not add it to every record of the low-latency path.
 PRODUCER_LINGER_MS = 0
 
 
