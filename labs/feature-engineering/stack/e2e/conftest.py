@@ -1,6 +1,7 @@
 """Fixtures of the end-to-end suite: one stack (with a Prometheus that scrapes the job), one
 local SparkSession and one Redis client for the whole run (the job scenario of test_e2e.py
-runs first, then the cluster scenario of test_e2e_cluster.py on the same stack)."""
+runs first, then the cluster scenario of test_e2e_cluster.py and the Real-Time Mode scenario
+of test_e2e_realtime.py on the same stack)."""
 
 from __future__ import annotations
 
