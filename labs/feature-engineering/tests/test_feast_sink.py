@@ -160,16 +160,24 @@ def test_a_new_utc_day_re_pushes_decayed_customers(
     assert online(repo, [5], utc("2026-03-12T10:00:00"))[5].order_count_30d == 1
     assert redis_client.zrange("feast:active:customer_features", 0, -1) == [b"5", b"6"]
     # 31 days later an event of another customer arrives: customer 5's order has left
-    # the 30-day window, and customer 6's too; both are re-pushed without own events
+    # the 30-day window (customer 6's has not); it is re-pushed without own events, and
+    # keeps its recency
     stream.send([tile(7, "2026-04-10", 1, "3.00", "2026-04-10T09:00:00", "2026-04-10T09:00:00")])
     at = utc("2026-04-10T12:00:00")
     got = online(repo, [5, 6, 7], at)
-    assert got[5] == CustomerFeatures(5, 0, Decimal("0.00"), None, None, None)
+    assert got[5] == CustomerFeatures(5, 0, Decimal("0.00"), None, utc("2026-03-10T09:00:00"), 31)
     assert got[6] == CustomerFeatures(
         6, 2, Decimal("8.00"), Decimal("4.00"), utc("2026-03-12T09:00:00"), 29
     )
     assert got[7].order_count_30d == 1
-    assert redis_client.zrange("feast:active:customer_features", 0, -1) == [b"6", b"7"]
+    # 6 and 7 are due again tomorrow (30-day sums); 5 only when its last order leaves the
+    # 365-day horizon, on 2027-03-10
+    due = redis_client.zrange("feast:active:customer_features", 0, -1, withscores=True)
+    assert [(m, from_micros(int(score))) for m, score in due] == [
+        (b"6", utc("2026-04-11T00:00:00")),
+        (b"7", utc("2026-04-11T00:00:00")),
+        (b"5", utc("2027-03-10T00:00:00")),
+    ]
 
 
 def test_restart_from_checkpoint_keeps_the_online_values(

@@ -94,9 +94,16 @@ def test_tiles_are_stored_as_exact_hashes_with_expireat(
             "total_spend": "120.00",
             "last_order_ts_us": str(to_micros(ts(D2, 23, 59))),
         },
+        # recency: one sorted set per customer, a day per member, its newest order as score
+        "cr:42": {
+            f"{D1:%Y%m%d}": str(to_micros(ts(D1, 14, 5, 123456))),
+            f"{D2:%Y%m%d}": str(to_micros(ts(D2, 8))),
+        },
+        "cr:7": {f"{D2:%Y%m%d}": str(to_micros(ts(D2, 23, 59)))},
     }
     assert store.expiretime(key) == day_end_plus(D1, 31)
     assert store.expiretime(f"cf:7:{D2:%Y%m%d}") == day_end_plus(D2, 31)
+    assert store.expiretime("cr:42") == day_end_plus(D2, 366)  # the newest day + 366 days
 
 
 def test_replayed_batch_and_new_absolute_values(
@@ -131,7 +138,8 @@ def test_replayed_batch_and_new_absolute_values(
             "order_count": "2",
             "total_spend": "25.00",
             "last_order_ts_us": str(to_micros(ts(D1, 10))),
-        }
+        },
+        "cr:1": {f"{D1:%Y%m%d}": str(to_micros(ts(D1, 10)))},  # customer 2's day left its set
     }
 
 
@@ -227,7 +235,12 @@ def test_reads_at_t_compute_rolling_features(
         2,
     )
     later = at + timedelta(days=31)
+    last = datetime(D1.year, D1.month, D1.day, 18, 30, tzinfo=UTC)
+    # the 30-day sums decay; recency keeps the last order (33 days before ``later``)
     assert rs.read_customer_features(store, 42, later) == CustomerFeatures(
+        42, 0, Decimal("0.00"), None, last, 33
+    )
+    assert rs.read_customer_features(store, 42, at + timedelta(days=365)) == CustomerFeatures(
         42, 0, Decimal("0.00"), None, None, None
     )
     assert rs.read_customer_features(store, 999, at) == CustomerFeatures(
@@ -266,8 +279,9 @@ def test_many_rows_small_flushes_and_driver_writer_agree(
     config = RedisConfig(redis_url, flush_every=7)
     rs.write_to_feature_store(tiles(spark, rows), 0, store=config)
     executor_side = rs.dump_store(store)
-    assert len(executor_side) == 1200
-    assert f"cf:5000:{D1:%Y%m%d}" not in executor_side
+    assert sum(1 for key in executor_side if key.startswith("cf:")) == 1200
+    assert sum(1 for key in executor_side if key.startswith("cr:")) == 1200  # one per customer
+    assert f"cf:5000:{D1:%Y%m%d}" not in executor_side and "cr:5000" not in executor_side
     assert executor_side[f"cf:13:{D1 - timedelta(days=3):%Y%m%d}"] == {
         "order_count": "2",
         "total_spend": "3.25",
@@ -375,3 +389,75 @@ def test_a_redis_that_stops_answering_fails_the_write_instead_of_hanging_it() ->
         with pytest.raises(redis.TimeoutError):
             rs._write_partition(iter([row]), config=config, write_row=rs.write_tile)
         assert time.monotonic() - started < 10
+
+
+def _tile_row(customer: int, day: date, count: int, last: datetime | None) -> dict[str, Any]:
+    return {
+        "customer_id": customer,
+        "day": day,
+        "order_count": count,
+        "total_spend": Decimal("1.00") * count,
+        "last_order_ts": last,
+    }
+
+
+def _write_rows(store: redis.Redis, config: RedisConfig, rows: list[dict[str, Any]]) -> None:
+    pipe = store.pipeline(transaction=False)
+    for row in rows:
+        rs.write_tile(pipe, row, time.time(), config)
+    pipe.execute()
+
+
+def test_recency_set_per_customer_and_its_reads(store: redis.Redis, config: RedisConfig) -> None:
+    """One sorted set per customer: a day per member scored with its newest order; an emptied
+    day leaves it; days behind the horizon are trimmed; the read takes the newest in the
+    horizon of T in the same round trip as the tiles."""
+    d = [TODAY - timedelta(days=n) for n in (400, 100, 45, 2)]
+    _write_rows(
+        store,
+        config,
+        [_tile_row(77, day, 1, ts(day, 10 + i)) for i, day in enumerate(d)],
+    )
+    members = cast(list[tuple[bytes, float]], store.zrange("cr:77", 0, -1, withscores=True))
+    assert [(m.decode(), int(s)) for m, s in members] == [
+        (f"{day:%Y%m%d}", to_micros(ts(day, 10 + i))) for i, day in enumerate(d)
+    ]
+    # the set keeps the newest 365 days, whatever the order of the writes
+    _write_rows(
+        store,
+        config,
+        [
+            _tile_row(78, TODAY - timedelta(days=n), 1, ts(TODAY - timedelta(days=n), 1))
+            for n in range(370)
+        ],
+    )
+    assert store.zcard("cr:78") == 365
+    assert (
+        cast(list[bytes], store.zrange("cr:78", 0, 0))[0]
+        == f"{TODAY - timedelta(days=364):%Y%m%d}".encode()
+    )
+    now = datetime.now(UTC)
+    f = rs.read_customer_features(store, 77, now)
+    assert f.last_order_ts == ts(d[3], 13).replace(tzinfo=UTC)
+    assert f.order_count_30d == 1
+    # the newest day empties (its only order cancelled): the previous day is the newest again
+    _write_rows(store, config, [_tile_row(77, d[3], 0, None)])
+    f = rs.read_customer_features(store, 77, now)
+    assert (f.order_count_30d, f.last_order_ts) == (0, ts(d[2], 12).replace(tzinfo=UTC))
+    assert f.days_since_last_order == (now - ts(d[2], 12).replace(tzinfo=UTC)).days
+    assert RedisFeatureReader(store).customer_features([77], now)[77] == f
+    store.delete(*cast(list[bytes], store.keys("cf:77:*")))
+    assert 77 in RedisFeatureReader(store).customer_ids()  # a recency set alone lists it
+    # read a year on: the 45-day-old day has left the horizon, the 100-day-old one long ago
+    later = rs.read_customer_features(store, 77, now + timedelta(days=330))
+    assert later.last_order_ts is None and later.days_since_last_order is None
+    # expiry: the end of the newest day + 366 days; an older day never shortens it
+    newest_expiry = day_end_plus(d[3], 366)  # set when d[3] was written; never lowered
+    assert abs(cast(int, store.ttl("cr:77")) - (newest_expiry - time.time())) < 5
+    _write_rows(store, config, [_tile_row(77, d[1], 2, ts(d[1], 9))])
+    assert abs(cast(int, store.ttl("cr:77")) - (newest_expiry - time.time())) < 5
+    assert rs.dump_store(store)["cr:77"] == {
+        f"{d[0]:%Y%m%d}": str(to_micros(ts(d[0], 10))),  # kept: one of the newest 365 days
+        f"{d[1]:%Y%m%d}": str(to_micros(ts(d[1], 9))),
+        f"{d[2]:%Y%m%d}": str(to_micros(ts(d[2], 12))),
+    }

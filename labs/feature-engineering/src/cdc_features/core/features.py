@@ -59,7 +59,9 @@ def _tile_changes(events: DataFrame) -> DataFrame:
     The after image is a version of the order in its (new) tile; for ``u``/``d`` the before
     image also writes an inactive version into its (old) tile, so an order that moved to
     another day or customer — or was deleted — leaves its old tile. On equal LSN the after
-    row (rank 1) wins over the retraction (rank 0).
+    row (rank 1) wins over the retraction (rank 0). An image without ``order_ts`` (the
+    parser's event-time guard nulled an implausible future date) writes nothing: that
+    version does not count, and its previous version is still retracted.
     """
     after = F.struct(
         F.col("customer_id").alias("customer_id"),
@@ -82,7 +84,8 @@ def _tile_changes(events: DataFrame) -> DataFrame:
         F.col("commit_ts"),
     )
     rows = F.array(
-        F.when(F.col("op") != "d", after), F.when(F.col("op").isin("u", "d"), retraction)
+        F.when((F.col("op") != "d") & F.col("order_ts").isNotNull(), after),
+        F.when(F.col("op").isin("u", "d") & F.col("before_order_ts").isNotNull(), retraction),
     )
     return events.select(F.explode(F.filter(rows, lambda r: r.isNotNull())).alias("v")).select(
         "v.*"
@@ -118,13 +121,14 @@ def compute_customer_features(order_events: DataFrame) -> DataFrame:
     A counted order is one whose newest version (max LSN) exists and is not cancelled;
     it sits in the tile of its newest ``order_date``. Each tile is an ABSOLUTE value
     (``order_count``, ``total_spend``, ``last_order_ts``), so a replayed or duplicated
-    event changes nothing. The 30-day window is applied when reading (sum of the last
-    30 tiles). Events more than 30 days behind the watermark are dropped (and counted
-    by Spark); they cannot change a feature read at the newest event time.
+    event changes nothing. The windows are applied when reading: the 30-day sums over
+    the last 30 tiles, recency (``last_order_ts``) over the 365-day horizon. Events more
+    than 365 days behind the watermark are dropped (and counted by Spark); they cannot
+    change a feature read at the newest event time.
     """
     versions = _tile_changes(order_events)
     tiles = (
-        versions.withWatermark("order_ts", f"{CUSTOMER.window_days} days")
+        versions.withWatermark("order_ts", f"{CUSTOMER.lookback_days} days")
         .groupBy("customer_id", F.window("order_ts", "1 day"))
         .agg(
             F.collect_list(
@@ -151,9 +155,12 @@ def compute_customer_features(order_events: DataFrame) -> DataFrame:
 def _line_inputs(order_events: DataFrame, item_events: DataFrame) -> DataFrame:
     """Order and item events as one stream keyed by ``order_id``.
 
-    ``event_ts`` drives the watermark: the order's ``order_date`` for order events, the
-    commit time for item events (an item has no business time of its own). An item that
-    moved to another order also goes to its old order, as ``present = false``.
+    ``event_ts`` drives the watermark: the commit time, for order and item events alike (an
+    item has no business time; an order's date may move far back, or be a typo the parser's
+    guard nulled — ``active`` is then false). A change is late only when it was committed
+    more than 7 days before the newest commit, so an update moving an order into the past
+    still retracts its lines, and an order's state outlives its newest commit (below). An
+    item that moved to another order also goes to its old order, as ``present = false``.
     """
     common = (
         "kind string, order_id long, lsn long, event_ts timestamp, commit_ts timestamp, "
@@ -166,12 +173,14 @@ def _line_inputs(order_events: DataFrame, item_events: DataFrame) -> DataFrame:
         F.lit("order").alias("kind"),
         "order_id",
         "lsn",
-        F.when(deleted, F.col("before_order_ts")).otherwise(F.col("order_ts")).alias("event_ts"),
+        F.col("commit_ts").alias("event_ts"),
         "commit_ts",
         (~deleted).alias("present"),
         "customer_id",
         "order_ts",
-        (F.coalesce(F.col("status"), F.lit("")) != CANCELLED).alias("active"),
+        (
+            (F.coalesce(F.col("status"), F.lit("")) != CANCELLED) & F.col("order_ts").isNotNull()
+        ).alias("active"),
         null.cast("long").alias("item_id"),
         null.cast("long").alias("product_id"),
         null.cast("int").alias("quantity"),
@@ -315,14 +324,19 @@ def _line(
 
 
 def _timeout_ms(st: dict[str, Any]) -> int:
-    """When an order's state may go: its day has left every 7-day window (its day end +
-    7 days), or, before the header is known, 7 days after its newest item commit."""
+    """When an order's state may go (compared with the commit-time watermark): once its day
+    has left every 7-day window (its day end + 7 days) AND the watermark has passed its newest
+    commit. The second part keeps the LSNs of an order as long as a change of it can still
+    arrive in time: a re-delivered old version is then either older than the state (ignored)
+    or late (dropped), and can never revive a version the state has forgotten."""
     header = st["header"]
+    day_end = 0
     if header is not None and header["order_ms"] is not None:
         day_end = (header["order_ms"] // 86_400_000 + 1) * 86_400_000
-        return day_end + PRODUCT.window_days * 86_400_000
-    newest = max([i["commit_ms"] or 0 for i in st["items"].values()] or [0])
-    return newest + PRODUCT.window_days * 86_400_000
+    commits = [i["commit_ms"] or 0 for i in st["items"].values()]
+    if header is not None:
+        commits.append(header["commit_ms"] or 0)
+    return max(day_end + PRODUCT.window_days * 86_400_000, max(commits or [0]))
 
 
 _INT_COLUMNS = ("order_id", "lsn", "customer_id", "item_id", "product_id", "quantity")

@@ -5,11 +5,15 @@ The store keeps **absolute daily facts**; the rolling windows are applied at rea
 * customer tile — hash ``cf:{customer_id}:{yyyymmdd}`` with fields ``order_count`` (int),
   ``total_spend`` (decimal text, 2 places) and ``last_order_ts_us`` (µs since the epoch,
   UTC; empty when unknown);
+* customer recency — sorted set ``cr:{customer_id}``: one member per UTC day with a counted
+  order (``yyyymmdd``), scored with that day's newest order time (µs since the epoch); the
+  newest member inside the 365-day horizon is ``last_order_ts``;
 * product lines — hash ``pf:{product_id}:{yyyymmdd}``, one field per order line
   ``{order_id}:{item_id}`` = ``units|revenue|customer_id``.
 
-A fact of day D expires at the end of D plus ``EntitySpec.ttl_days``. Pure functions: the
-Redis store, the monitoring's read checks and the tests share them.
+A fact of day D expires at the end of D plus ``EntitySpec.ttl_days``; a recency set at the end
+of its newest day plus ``RecencySpec.ttl_days``. Pure functions: the Redis store, the
+monitoring's read checks and the tests share them.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from cdc_features.core.definitions import Line, Tile, window_days
-from cdc_features.core.spec import CUSTOMER, DAY_SECONDS, PRODUCT, EntitySpec
+from cdc_features.core.definitions import Line, Recency, Tile, window_days
+from cdc_features.core.spec import CUSTOMER, DAY_SECONDS, PRODUCT, RECENCY, EntitySpec
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -81,6 +85,35 @@ def window_dates(at: datetime, days: int) -> list[date]:
 def window_keys(spec: EntitySpec, entity_id: int, at: datetime) -> list[tuple[date, str]]:
     """``(day, key)`` of every fact an entity's features read at ``at`` may use."""
     return [(day, fact_key(spec, entity_id, day)) for day in window_dates(at, spec.window_days)]
+
+
+def recency_key(customer_id: int) -> str:
+    """Redis key of a customer's recency facts (a sorted set of days)."""
+    return f"{RECENCY.key_prefix}:{customer_id}"
+
+
+def recency_member(day: date) -> str:
+    """The sorted-set member of one day's recency fact."""
+    return _yyyymmdd(day)
+
+
+def day_start_micros(day: date) -> int:
+    """µs since the epoch at the start of a UTC day."""
+    return (day.toordinal() - _EPOCH_ORDINAL) * DAY_SECONDS * 1_000_000
+
+
+def recency_score_range(at: datetime) -> tuple[int, int]:
+    """``(min, max)`` score of the horizon read at ``at`` (both inclusive, µs): from the start
+    of its first day to the last µs of T's day."""
+    first, last = window_days(at, RECENCY.horizon_days)
+    return day_start_micros(first), day_start_micros(last + timedelta(days=1)) - 1
+
+
+def decode_recency(member: bytes | str, score: float) -> Recency:
+    """A :class:`Recency` fact from a sorted-set member and its score."""
+    text = _text(member)
+    day = date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    return Recency(day, from_micros(int(score)))
 
 
 def to_micros(ts: datetime) -> int:

@@ -1,9 +1,11 @@
 """Redis as the online feature store: absolute daily facts written from the executors.
 
 The key layout and value codecs are in :mod:`cdc_features.stores.layout`. Every write sets
-the whole value (``HSET``, never ``HINCRBY``), so replaying a micro-batch leaves the same
-store. ``EXPIREAT`` is set again after every write (``HSET`` keeps an old TTL). A tile with 0
-orders is deleted; an inactive product line is ``HDEL``-ed (an empty hash disappears).
+the whole value (``HSET``, never ``HINCRBY``; ``ZADD`` of the day's newest order time), so
+replaying a micro-batch leaves the same store. ``EXPIREAT`` is set again after every write
+(``HSET`` keeps an old TTL). A tile with 0 orders is deleted and its day leaves the
+customer's recency set (``ZREM``); an inactive product line is ``HDEL``-ed (an empty hash
+disappears).
 
 Configuration is a :class:`RedisConfig` value: the job builds it on the driver and the sink
 functions receive it as an argument (bound with ``functools.partial``), so it travels to
@@ -25,15 +27,17 @@ from pyspark.sql import DataFrame, Row
 from cdc_features.core.definitions import (
     CustomerFeatures,
     ProductFeatures,
+    Recency,
     customer_features_from_tiles,
     product_features_from_lines,
 )
-from cdc_features.core.spec import CUSTOMER, PRODUCT
+from cdc_features.core.spec import CUSTOMER, PRODUCT, RECENCY
 from cdc_features.stores.layout import (
     FEATURE_KEY_PATTERN,
     LINE_COLUMNS,
     customer_key,
     decode_lines,
+    decode_recency,
     decode_tile,
     encode_line,
     encode_tile,
@@ -41,6 +45,10 @@ from cdc_features.stores.layout import (
     expire_at,
     line_field,
     product_key,
+    recency_key,
+    recency_member,
+    recency_score_range,
+    to_micros,
     window_keys,
 )
 
@@ -128,10 +136,27 @@ def _write_lines_partition(rows: Iterator[Row], *, config: RedisConfig) -> None:
     _write_partition(_latest_lines(rows), config=config, write_row=_write_line)
 
 
+def write_recency(pipe: Any, row: Fields, now: float, config: RedisConfig) -> None:
+    """Queue the tile's day in the customer's recency set: its newest order time, or out of
+    the set when the day has no counted order; only the newest 365 days are kept."""
+    key, day = recency_key(row["customer_id"]), row["day"]
+    if row["order_count"] and row["last_order_ts"] is not None:
+        pipe.zadd(key, {recency_member(day): to_micros(row["last_order_ts"])})
+        when = expire_at(day, RECENCY.ttl_days, now, config.min_ttl_seconds)
+        pipe.expireat(key, when, nx=True)  # a new key: set its expiry ...
+        pipe.expireat(key, when, gt=True)  # ... an older day never shortens it
+    else:
+        pipe.zrem(key, recency_member(day))
+    # keep the newest RECENCY.horizon_days days: every day a read's horizon can hold, whatever
+    # the order of the writes (a retried or reordered batch leaves the same set)
+    pipe.zremrangebyrank(key, 0, -(RECENCY.horizon_days + 1))
+
+
 # region write_to_feature_store
 def write_tile(pipe: Any, row: Fields, now: float, config: RedisConfig) -> None:
     """Queue the absolute value of one customer tile (a 0-order tile is removed)."""
     key = customer_key(row["customer_id"], row["day"])
+    write_recency(pipe, row, now, config)  # the day's newest order, for last_order_ts
     if not row["order_count"]:
         pipe.delete(key)
         return
@@ -174,6 +199,7 @@ def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:
         now = time.time()
         for row in batch_df.collect():
             key = customer_key(row["customer_id"], row["day"])
+            write_recency(client, row, now, store)  # one round trip per command, too
             if not row["order_count"]:
                 client.delete(key)
                 continue
@@ -188,22 +214,33 @@ def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:
         client.close()
 
 
+def _queue_recency(pipe: Any, customer_id: int, at: datetime) -> None:
+    """Queue the read of the newest recency fact inside the horizon of ``at``."""
+    low, high = recency_score_range(at)
+    pipe.zrevrangebyscore(recency_key(customer_id), high, low, start=0, num=1, withscores=True)
+
+
+def _recency(reply: list[tuple[bytes, float]]) -> list[Recency]:
+    return [decode_recency(member, score) for member, score in reply]
+
+
 # region read_customer_features
 def read_customer_features(client: redis.Redis, customer_id: int, at: datetime) -> CustomerFeatures:
     """The customer's features at read time ``at`` (timezone-aware UTC).
 
-    Reads the 30 daily tiles of the window that ends with ``at``'s UTC day in one
-    round trip; the rolling sums and ``days_since_last_order`` are computed now,
-    so a customer who stopped ordering decays to zero without any new event.
+    Reads the 30 daily tiles of the window that ends with ``at``'s UTC day and the
+    newest day of the 365-day recency set in one round trip; the rolling sums and
+    ``days_since_last_order`` are computed now, so a customer who stopped ordering
+    decays to zero without any new event while recency keeps the last order.
     """
     keys = window_keys(CUSTOMER, customer_id, at)
     pipe = client.pipeline(transaction=False)
     for _, key in keys:
         pipe.hgetall(key)
-    tiles = [
-        decode_tile(day, fields) for (day, _), fields in zip(keys, pipe.execute(), strict=True)
-    ]
-    return customer_features_from_tiles(customer_id, [t for t in tiles if t], at)
+    _queue_recency(pipe, customer_id, at)  # ZREVRANGEBYSCORE ... LIMIT 0 1
+    *replies, newest = pipe.execute()
+    tiles = [decode_tile(day, fields) for (day, _), fields in zip(keys, replies, strict=True)]
+    return customer_features_from_tiles(customer_id, [t for t in tiles if t], _recency(newest), at)
 
 
 # endregion
@@ -223,42 +260,52 @@ def read_product_features(client: redis.Redis, product_id: int, at: datetime) ->
     return product_features_from_lines(product_id, lines, at)
 
 
+Facts = list[tuple[date, dict[Any, Any]]]
+
+
 def _read_window_facts(
-    client: redis.Redis, spec: Any, ids: Sequence[int], at: datetime
-) -> list[list[tuple[date, dict[Any, Any]]]]:
-    """Each entity's non-empty facts of its window, ``READ_CHUNK`` entities per round trip."""
-    out: list[list[tuple[date, dict[Any, Any]]]] = []
+    client: redis.Redis, spec: Any, ids: Sequence[int], at: datetime, *, recency: bool = False
+) -> list[tuple[Facts, list[Recency]]]:
+    """Each entity's non-empty facts of its window (and, with ``recency``, its newest recency
+    fact in the horizon), ``READ_CHUNK`` entities per round trip."""
+    out: list[tuple[Facts, list[Recency]]] = []
     for start in range(0, len(ids), READ_CHUNK):
         chunk = ids[start : start + READ_CHUNK]
         keys = [window_keys(spec, entity_id, at) for entity_id in chunk]
         pipe = client.pipeline(transaction=False)
-        for entity_keys in keys:
+        for entity_id, entity_keys in zip(chunk, keys, strict=True):
             for _, key in entity_keys:
                 pipe.hgetall(key)
+            if recency:
+                _queue_recency(pipe, entity_id, at)
         replies = iter(pipe.execute())
         for entity_keys in keys:
-            out.append(
-                [
-                    (day, fields)
-                    for (day, _), fields in zip(entity_keys, replies, strict=False)
-                    if fields
-                ]
-            )
+            facts = [
+                (day, fields)
+                for (day, _), fields in zip(entity_keys, replies, strict=False)
+                if fields
+            ]
+            out.append((facts, _recency(next(replies)) if recency else []))
     return out
 
 
 def stored_ids(client: redis.Redis, prefix: str) -> set[int]:
-    """Entity ids that have at least one stored fact (``prefix`` ``cf`` or ``pf``)."""
+    """Entity ids that have at least one stored fact (``prefix`` ``cf``, ``pf`` or ``cr``)."""
     return {entity_id_of(key) for key in client.scan_iter(f"{prefix}:*", count=1000)}
 
 
 def dump_store(client: redis.Redis) -> dict[str, dict[str, str]]:
-    """Every feature hash as text (for comparing two stores in tests and benchmarks)."""
+    """Every feature hash and recency set as text (for comparing two stores in tests and
+    benchmarks): ``{key: {field or member: value or score}}``."""
     out = {}
     for key in client.scan_iter(FEATURE_KEY_PATTERN, count=1000):
         text = key.decode() if isinstance(key, bytes) else key
         fields = cast(dict[bytes, bytes], client.hgetall(key))  # a sync client: the reply
         out[text] = {k.decode(): v.decode() for k, v in fields.items()}
+    for key in client.scan_iter(f"{RECENCY.key_prefix}:*", count=1000):
+        text = key.decode() if isinstance(key, bytes) else key
+        members = cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True))
+        out[text] = {m.decode(): str(int(score)) for m, score in members}
     return out
 
 
@@ -271,11 +318,11 @@ class RedisFeatureReader:
 
     def customer_features(self, ids: Iterable[int], at: datetime) -> dict[int, CustomerFeatures]:
         ordered = sorted(set(ids))
-        facts = _read_window_facts(self.client, CUSTOMER, ordered, at)
+        facts = _read_window_facts(self.client, CUSTOMER, ordered, at, recency=True)
         out = {}
-        for cid, entity_facts in zip(ordered, facts, strict=True):
+        for cid, (entity_facts, recency) in zip(ordered, facts, strict=True):
             tiles = [decode_tile(day, fields) for day, fields in entity_facts]
-            out[cid] = customer_features_from_tiles(cid, [t for t in tiles if t], at)
+            out[cid] = customer_features_from_tiles(cid, [t for t in tiles if t], recency, at)
         return out
 
     def product_features(self, ids: Iterable[int], at: datetime) -> dict[int, ProductFeatures]:
@@ -285,11 +332,14 @@ class RedisFeatureReader:
             pid: product_features_from_lines(
                 pid, [ln for day, fields in entity_facts for ln in decode_lines(day, fields)], at
             )
-            for pid, entity_facts in zip(ordered, facts, strict=True)
+            for pid, (entity_facts, _) in zip(ordered, facts, strict=True)
         }
 
     def customer_ids(self) -> set[int]:
-        return stored_ids(self.client, CUSTOMER.key_prefix)
+        """Customers with a stored tile or recency fact."""
+        return stored_ids(self.client, CUSTOMER.key_prefix) | stored_ids(
+            self.client, RECENCY.key_prefix
+        )
 
     def product_ids(self) -> set[int]:
         return stored_ids(self.client, PRODUCT.key_prefix)
