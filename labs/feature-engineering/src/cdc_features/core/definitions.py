@@ -119,6 +119,8 @@ class Line:
 
 
 def _utc(at: datetime) -> datetime:
+    if at.tzinfo is UTC:  # the common case, on every read: no conversion
+        return at
     if at.tzinfo is None:
         raise ValueError("read time must be timezone-aware (UTC)")
     return at.astimezone(UTC)

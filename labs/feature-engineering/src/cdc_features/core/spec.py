@@ -44,7 +44,7 @@ class EntitySpec:
 
     entity: str  # Feast entity name
     id_column: str  # join key / column of the entity id
-    key_prefix: str  # Redis key prefix: ``<prefix>:<id>:<yyyymmdd>``
+    key_prefix: str  # Redis key prefix (stores/layout.py: ``<prefix>:<id>[:<yyyymmdd>]``)
     window_days: int
     features: tuple[str, ...]  # the feature names read at T, in serving order
     horizon_days: int | None = None  # a feature looking back further than the window
