@@ -4,8 +4,15 @@ The streaming job computes the features (``cdc_features.core.features`` + ``defi
 pushes them here from ``foreachBatch`` (``cdc_features.stores.feast_sink``). Windows and TTLs
 come from the lab's feature spec (``cdc_features.core.spec``), declared once. Each pushed row holds
 the features *as of its ``event_timestamp``* (the stream's clock when it was computed);
-``days_since_last_order`` depends on the moment of the read, so it is an on-demand feature
-computed from ``last_order_ts_us`` and the request's ``read_ts_us``.
+``last_order_ts`` is recency: the newest counted order of the last 365 days (not of the 30-day
+window). ``days_since_last_order`` depends on the moment of the read, so it is an on-demand
+feature computed from ``last_order_ts_us`` and the request's ``read_ts_us``.
+
+The customer view's ``ttl`` is the recency horizon + 1 day, not the 30-day window: Feast's
+point-in-time join returns nothing for a training row more than ``ttl`` after the entity's last
+push, and a silent customer is pushed again only when its values change by themselves (the
+sink re-pushes at each decay of the 30-day sums and when the last order leaves the horizon), so
+a 31-day ttl would null the recency of every customer silent for a month.
 
 Feast's ``UnixTimestamp`` keeps whole seconds (``unix_timestamp_val`` is int64 seconds), so
 the exact order time travels beside it as microseconds since the epoch (``Int64``); the
@@ -25,7 +32,7 @@ from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Decimal, Int64, UnixTimestamp
 from feast.value_type import ValueType
 
-from cdc_features.core.spec import CUSTOMER, PRODUCT
+from cdc_features.core.spec import PRODUCT, RECENCY
 
 # region feast_definitions
 customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
@@ -42,12 +49,12 @@ customer_push = PushSource(
 customer_features = FeatureView(
     name="customer_features",
     entities=[customer],
-    ttl=timedelta(days=CUSTOMER.ttl_days),  # no push for 31 days: 30-day values unknown
+    ttl=timedelta(days=RECENCY.ttl_days),  # last push > 366 days ago: nothing is known
     schema=[
         Field(name="order_count_30d", dtype=Int64),
         Field(name="total_spend_30d", dtype=Decimal),
         Field(name="avg_order_value_30d", dtype=Decimal),
-        Field(name="last_order_ts", dtype=UnixTimestamp),  # whole seconds in Feast
+        Field(name="last_order_ts", dtype=UnixTimestamp),  # recency (365 days), whole seconds
         Field(name="last_order_ts_us", dtype=Int64),  # the same instant, exact (µs)
     ],
     source=customer_push,

@@ -1,8 +1,9 @@
-"""Read-time feature math: windows are UTC calendar days ending with T's day."""
+"""Read-time feature math: windows are UTC calendar days ending with T's day; recency looks
+back 365 of them."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,14 +12,22 @@ from cdc_features.core.definitions import (
     CustomerFeatures,
     Line,
     ProductFeatures,
+    Recency,
     Tile,
-    customer_features_from_tiles,
+    last_order_in_horizon,
     product_features_from_lines,
+    recency_of_tiles,
 )
+from cdc_features.core.definitions import customer_features_from_tiles as from_tiles
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def customer_features_from_tiles(customer_id: int, tiles: list, at: datetime) -> CustomerFeatures:
+    """A store that holds every tile: the recency facts are those of the tiles."""
+    return from_tiles(customer_id, tiles, recency_of_tiles(tiles), at)
 
 
 TILES = [
@@ -54,10 +63,44 @@ def test_future_tiles_are_outside_the_window() -> None:
     assert f.days_since_last_order == 8
 
 
-def test_no_orders_reads_zero_and_nulls() -> None:
+def test_no_orders_in_the_window_reads_zero_sums_and_keeps_recency() -> None:
     f = customer_features_from_tiles(42, TILES, utc(2026, 5, 1))
-    assert f == CustomerFeatures(42, 0, Decimal("0.00"), None, None, None)
+    assert f == CustomerFeatures(42, 0, Decimal("0.00"), None, utc(2026, 3, 20, 9, 30), 41)
     assert str(f.total_spend_30d) == "0.00"
+
+
+def test_recency_horizon_is_365_utc_days_ending_with_t_day() -> None:
+    last = utc(2026, 3, 20, 9, 30)
+    # day(T) - 364 = 2026-03-20 at T = 2027-03-19: still in; a day later it is not.
+    f = customer_features_from_tiles(42, TILES, utc(2027, 3, 19, 23, 59))
+    assert (f.order_count_30d, f.last_order_ts, f.days_since_last_order) == (0, last, 364)
+    f = customer_features_from_tiles(42, TILES, utc(2027, 3, 20, 0, 0))
+    assert f == CustomerFeatures(42, 0, Decimal("0.00"), None, None, None)
+
+
+def test_recency_is_the_newest_fact_in_the_horizon() -> None:
+    facts = [
+        Recency(date(2026, 3, 1), utc(2026, 3, 1, 18)),
+        Recency(date(2026, 3, 20), utc(2026, 3, 20, 9, 30)),
+        Recency(date(2026, 4, 2), utc(2026, 4, 2, 7)),  # after T's day: not yet
+    ]
+    assert last_order_in_horizon(facts, utc(2026, 3, 31)) == utc(2026, 3, 20, 9, 30)
+    assert last_order_in_horizon(facts, utc(2026, 4, 2)) == utc(2026, 4, 2, 7)
+    assert last_order_in_horizon(facts, utc(2026, 2, 28)) is None
+    # the newest fact removed (its day emptied: the newest order was cancelled) -> the previous
+    assert last_order_in_horizon(facts[:1], utc(2026, 3, 31)) == utc(2026, 3, 1, 18)
+    # the stores pass only the facts they read; the tiles' facts skip an emptied day
+    assert recency_of_tiles(TILES) == [
+        Recency(date(2026, 3, 1), utc(2026, 3, 1, 18)),
+        Recency(date(2026, 3, 20), utc(2026, 3, 20, 9, 30)),
+        Recency(date(2026, 2, 28), utc(2026, 2, 28, 23, 59)),
+    ]
+    f = from_tiles(42, [], facts, utc(2026, 3, 31) + timedelta(hours=12))
+    assert (f.order_count_30d, f.last_order_ts, f.days_since_last_order) == (
+        0,
+        utc(2026, 3, 20, 9, 30),
+        11,
+    )
 
 
 def test_average_rounds_half_even() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from cdc_features.core import debezium_json as dj
@@ -105,7 +107,7 @@ def test_order_create_update_delete_in_every_format(spark: SparkSession) -> None
             ),
         ]
     assert order_rows(parsed.events) == expected
-    dead = sorted(tuple(r) for r in parsed.dead_letters.collect())
+    dead = sorted(tuple(r) for r in parsed.dead_letters.select("raw", "reason", "topic").collect())
     assert dead == sorted(
         (log[4 * n + 3]["key"], "tombstone", ORDERS_TOPIC) for n in range(len(FORMATS))
     )
@@ -236,6 +238,21 @@ BAD = [
         corrupt("u", setter("before.total_amount", "@@"), after=O1_NEG),
         "bad_decimal:before.total_amount",
     ),
+    # Spark's base64 decoder alone would accept these (missing padding, a space, "NaN")
+    (corrupt("c", setter("after.total_amount", "AJw")), "bad_decimal:total_amount"),
+    (corrupt("c", setter("after.total_amount", "AJ w=")), "bad_decimal:total_amount"),
+    (corrupt("c", setter("after.total_amount", "NaN")), "bad_decimal:total_amount"),
+    ({"topic": ORDERS_TOPIC, "key": None, "value": '{"op": NaN}'}, "not_json"),
+    ({"topic": ORDERS_TOPIC, "key": None, "value": "{'op': 'c'}"}, "not_json"),
+    # timestamp_millis of this would fail the whole job with a long overflow
+    (
+        corrupt("c", setter("source.ts_ms", 9_223_372_036_854_775_807)),
+        "not_an_envelope:source.ts_ms",
+    ),
+    (corrupt("c", setter("source.ts_ms", None)), "not_an_envelope:source.ts_ms"),
+    (corrupt("c", setter("after.order_date", 10**19)), "bad_value:order_date"),
+    (corrupt("c", setter("after.order_date", 253_402_300_800_000_000)), "bad_value:order_date"),
+    (corrupt("c", setter("after.id", 2**63)), "bad_value:id"),
 ]
 
 
@@ -245,6 +262,62 @@ def test_every_bad_input_is_a_dead_letter_with_its_reason(spark: SparkSession) -
     assert parsed.events.count() == 0
     got = {r["raw"]: r["reason"] for r in parsed.dead_letters.collect()}
     assert [got.get(rec["value"]) for rec, _ in BAD] == [reason for _, reason in BAD]
+
+
+def test_messages_of_another_or_no_table_are_dead_letters_once(spark: SparkSession) -> None:
+    def message(table: str | None) -> str:
+        msg = dj.change_envelope("c", after=O1, lsn=10, commit_ts=COMMIT, schemas=False)
+        if table is None:
+            del msg["source"]["table"]
+        else:
+            msg["source"]["table"] = table
+        return json.dumps(msg)
+
+    records: list[dict[str, Any]] = [
+        {"topic": None, "key": "a", "value": message("customers")},
+        {"topic": None, "key": "b", "value": message(None)},
+        {"topic": "dbserver1.inventory.products", "key": "c", "value": message("orders")},
+    ]
+    orders, items = (
+        parse_order_events(raw_df(spark, records)),
+        parse_item_events(raw_df(spark, records)),
+    )
+    assert sorted((r["key"], r["reason"]) for r in orders.dead_letters.collect()) == [
+        ("a", "unknown_table:customers"),
+        ("b", "not_an_envelope:source.table"),
+        ("c", "unknown_table:products"),
+    ]
+    assert orders.events.count() == items.events.count() == items.dead_letters.count() == 0
+
+
+def test_event_time_guard(spark: SparkSession) -> None:
+    """An order_date more than a day after its commit: the version exists but does not count
+    (order_ts null, so no watermark sees it), and the message is a dead letter too."""
+    typo = replace(O1, order_date=datetime(2099, 3, 1, 9, 0))
+    ahead = replace(O1, id=2, order_date=COMMIT + timedelta(hours=23))  # a time zone: plausible
+    fixed = replace(O1, order_date=datetime(2026, 3, 1, 10, 0))
+    records = [
+        dj.order_event("c", after=O1, lsn=1, commit_ts=COMMIT),
+        dj.order_event("u", before=O1, after=typo, lsn=2, commit_ts=COMMIT),
+        dj.order_event("u", before=typo, after=fixed, lsn=3, commit_ts=COMMIT),
+        dj.order_event("c", after=ahead, lsn=4, commit_ts=COMMIT),
+        dj.order_event("c", after=typo, lsn=5, commit_ts=COMMIT, schemas=False),
+    ]
+    parsed = parse_order_events(raw_df(spark, records))
+    rows = {r["lsn"]: r for r in parsed.events.collect()}
+    assert sorted(rows) == [1, 2, 3, 4, 5]
+    assert rows[2]["order_ts"] is None and rows[2]["before_order_ts"] == O1.order_date
+    assert rows[3]["before_order_ts"] is None and rows[3]["order_ts"] == fixed.order_date
+    assert rows[4]["order_ts"] == ahead.order_date
+    assert rows[5]["order_ts"] is None
+    letters = [(r["key"], r["reason"]) for r in parsed.dead_letters.collect()]
+    assert [reason for _, reason in letters] == ["future_event_time:after.order_date"] * 2
+    assert all('"id":1}' in key for key, _ in letters)  # the row's key, for the operator
+    # the tolerance is configuration: with 12 hours, the 23-hours-ahead order is a typo too
+    strict = parse_order_events(raw_df(spark, records), future_tolerance=timedelta(hours=12))
+    assert strict.dead_letters.count() == 3
+    with pytest.raises(ValueError, match="negative"):
+        parse_order_events(raw_df(spark, records), future_tolerance=timedelta(hours=-1))
 
 
 def test_bad_item_fields(spark: SparkSession) -> None:

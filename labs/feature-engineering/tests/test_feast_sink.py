@@ -114,8 +114,8 @@ def test_updates_and_cancellations_in_later_batches_change_the_online_value(
     )
     first = clock(redis_client)
     assert first == utc("2026-03-10T09:00:01")
-    tile_fields = cast(dict[bytes, bytes], redis_client.hgetall("cf:1:20260310"))
-    assert tile_fields[b"total_spend"] == b"50.00"  # lab tiles too
+    stored = cast(bytes, redis_client.hget("cf:1", "20260310"))
+    assert stored.split(b"|")[:2] == [b"2", b"50.00"]  # lab tiles too
 
     # batch 1: amount correction 30.00 -> 35.00, with the SAME commit time as batch 0
     # (the event-derived timestamp would not move): the clock still moves on by 1 µs
@@ -139,7 +139,7 @@ def test_updates_and_cancellations_in_later_batches_change_the_online_value(
     assert online(repo, [1], read_at)[1] == CustomerFeatures(
         1, 0, Decimal("0.00"), None, None, None
     )
-    assert redis_client.exists("cf:1:20260310") == 0
+    assert redis_client.exists("cf:1") == 0
 
     # the offline store kept every version, timestamps strictly increasing
     offline = pq.read_table(repo / "data" / "customer_features.parquet").to_pandas()
@@ -160,16 +160,24 @@ def test_a_new_utc_day_re_pushes_decayed_customers(
     assert online(repo, [5], utc("2026-03-12T10:00:00"))[5].order_count_30d == 1
     assert redis_client.zrange("feast:active:customer_features", 0, -1) == [b"5", b"6"]
     # 31 days later an event of another customer arrives: customer 5's order has left
-    # the 30-day window, and customer 6's too; both are re-pushed without own events
+    # the 30-day window (customer 6's has not); it is re-pushed without own events, and
+    # keeps its recency
     stream.send([tile(7, "2026-04-10", 1, "3.00", "2026-04-10T09:00:00", "2026-04-10T09:00:00")])
     at = utc("2026-04-10T12:00:00")
     got = online(repo, [5, 6, 7], at)
-    assert got[5] == CustomerFeatures(5, 0, Decimal("0.00"), None, None, None)
+    assert got[5] == CustomerFeatures(5, 0, Decimal("0.00"), None, utc("2026-03-10T09:00:00"), 31)
     assert got[6] == CustomerFeatures(
         6, 2, Decimal("8.00"), Decimal("4.00"), utc("2026-03-12T09:00:00"), 29
     )
     assert got[7].order_count_30d == 1
-    assert redis_client.zrange("feast:active:customer_features", 0, -1) == [b"6", b"7"]
+    # 6 and 7 are due again tomorrow (30-day sums); 5 only when its last order leaves the
+    # 365-day horizon, on 2027-03-10
+    due = redis_client.zrange("feast:active:customer_features", 0, -1, withscores=True)
+    assert [(m, from_micros(int(score))) for m, score in due] == [
+        (b"6", utc("2026-04-11T00:00:00")),
+        (b"7", utc("2026-04-11T00:00:00")),
+        (b"5", utc("2027-03-10T00:00:00")),
+    ]
 
 
 def test_restart_from_checkpoint_keeps_the_online_values(
@@ -224,12 +232,14 @@ def test_batched_read_equals_the_lab_read_of_each_entity(
 ) -> None:
     from cdc_features.stores.redis_store import (
         _write_line,
+        load_functions,
         read_customer_features,
         read_product_features,
         write_tile,
     )
 
     config = RedisConfig(redis_url)
+    load_functions(redis_client)
     pipe = redis_client.pipeline(transaction=False)
     now = datetime.now(UTC).timestamp()
     for cid, day, count, spend in [

@@ -222,7 +222,7 @@ def test_training_frame_is_point_in_time_correct(history_store: Any) -> None:
                 day2,
                 day2,
                 day2,
-                day2 + timedelta(days=40),
+                day2 + timedelta(days=367),
             ],
             "label": [0, 1, 0, 1, 1, 0, 0],
         }
@@ -232,7 +232,7 @@ def test_training_frame_is_point_in_time_correct(history_store: Any) -> None:
     assert list(out["label"]) == list(entity["label"])
     counts = [None if pd.isna(v) else int(v) for v in out["order_count_30d"]]
     # before the first push: unknown; at each push: that push; never a later one;
-    # 40 days after the last push: beyond the view's 31-day ttl, unknown
+    # 367 days after the last push: beyond the view's ttl (recency horizon + 1 day), unknown
     assert counts == [None, 1, 1, 2, 2, None, None]
     assert list(out["total_spend_30d"])[1:5] == ["10.00", "10.00", "30.00", "8.00"]
     days = [None if pd.isna(v) else int(v) for v in out["days_since_last_order"]]

@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 from cdc_features.core.definitions import can_count
 from cdc_features.core.envelope import parse_order_events
 from cdc_features.core.reference import reference_customer_features
-from cdc_features.core.spec import ORDER_FACTS_TOPIC, REALTIME_DEAD_LETTER_TOPIC
+from cdc_features.core.spec import CUSTOMER, ORDER_FACTS_TOPIC, REALTIME_DEAD_LETTER_TOPIC
 from cdc_features.job.realtime import RealtimeConfig, realtime_records
 from cdc_features.lab.generator import generate_log
 from cdc_features.lab.stories import feature_stories
@@ -33,6 +33,7 @@ from cdc_features.stores.order_facts import (
 from cdc_features.testing import newest_time, raw_frame
 
 CONFIG = RealtimeConfig(bootstrap_servers="unused:9092", checkpoint_dir="unused")
+HORIZON = CUSTOMER.lookback_days  # 365: recency's horizon bounds what the store keeps
 LATER = (timedelta(0), timedelta(days=10), timedelta(days=31))
 DAY_US = 86_400_000_000
 
@@ -68,8 +69,7 @@ def test_generated_log_equals_the_reference(spark: SparkSession, redis_client: r
     for start in range(0, len(facts), 500):  # as the writer does: one pipeline per poll
         results += store.apply(facts[start : start + 500])
     assert_equal_to_reference(redis_client, log)
-    assert results["applied"] > 3_000
-    assert results["late"] > 0  # the generator's too-late orders: stored inactive
+    assert results["applied"] > 3_000 and results["superseded"] > 0
     assert dead and all(d["reason"] for d in dead)
 
 
@@ -165,39 +165,73 @@ def test_a_late_fact_is_stored_inactive_and_still_supersedes(redis_client: redis
     newest = NOW
     recent = fact(1, 100, newest - timedelta(days=2))
     store.apply([fact(2, 50, newest), recent])
-    # order 1 moved back 40 days (same customer): too late to count, yet it must leave the window
-    moved = fact(1, 300, newest - timedelta(days=40))
-    assert not can_count((newest - timedelta(days=40)).date(), newest.date(), 30)
+    # order 1 moved back 400 days (same customer): too late to count even for recency (365
+    # days), yet it must leave the window
+    moved = fact(1, 300, newest - timedelta(days=400))
+    assert not can_count((newest - timedelta(days=400)).date(), newest.date(), HORIZON)
     assert store.apply([moved]) == Counter({"late": 1})
     assert features(redis_client) == (1, Decimal("10.00"))
-    # the boundary: 29 days before the newest day counts, 30 does not (core.can_count)
-    edge_in, edge_out = newest - timedelta(days=29), newest - timedelta(days=30)
-    assert can_count(edge_in.date(), newest.date(), 30)
+    # the boundary: 364 days before the newest day can count (recency), 365 cannot
+    edge_in, edge_out = newest - timedelta(days=364), newest - timedelta(days=365)
+    assert can_count(edge_in.date(), newest.date(), HORIZON)
     assert store.apply([fact(3, 400, edge_in), fact(4, 401, edge_out)]) == Counter(
         {"applied": 1, "late": 1}
     )
-    assert features(redis_client) == (2, Decimal("20.00"))
+    assert features(redis_client) == (1, Decimal("10.00"))  # order 3: outside the 30 days
+    got = OrderFactsReader(redis_client).customer_features([1], newest)[1]
+    assert got.last_order_ts == newest  # recency: order 2
+
+
+def test_recency_falls_back_to_an_older_order_when_the_newest_stops_counting(
+    redis_client: redis.Redis,
+) -> None:
+    store = OrderFactStore(redis_client)
+    old = NOW - timedelta(days=100)
+    store.apply([fact(1, 10, old), fact(2, 20, NOW - timedelta(days=1))])
+    reader = OrderFactsReader(redis_client)
+    assert reader.customer_features([1], NOW)[1].last_order_ts == NOW - timedelta(days=1)
+    store.apply([fact(2, 30, NOW - timedelta(days=1), active=False)])  # cancelled
+    got = reader.customer_features([1], NOW)[1]
+    assert (got.order_count_30d, got.last_order_ts, got.days_since_last_order) == (0, old, 100)
+
+
+def test_a_version_without_a_plausible_date_stops_the_order_counting(
+    redis_client: redis.Redis,
+) -> None:
+    """The parser's event-time guard nulls an order_date far in the future: the fact has no
+    time, is inactive, supersedes the previous version and moves no clock."""
+    store = OrderFactStore(redis_client)
+    store.apply([fact(1, 10, NOW - timedelta(days=1))])
+    typo = FactRecord(1, 1, 20, 1, False, "10.00", None, None)
+    assert store.apply([typo]) == Counter({"applied": 1})
+    assert features(redis_client) == (0, Decimal("0.00"))
+    assert (
+        stored(redis_client, order_facts_key(1))[b"_newest_us"]
+        == str(to_micros(NOW - timedelta(days=1))).encode()
+    )
+    store.apply([fact(1, 30, NOW - timedelta(days=2), amount="7.00")])  # the correction
+    assert features(redis_client) == (1, Decimal("7.00"))
 
 
 def test_old_fields_are_pruned_and_the_key_expires(redis_client: redis.Redis) -> None:
     store = OrderFactStore(redis_client)
     # real dates: Redis expires keys by its own clock
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=50)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=380)
     store.apply([fact(1, 1, start), fact(2, 2, start + timedelta(days=5))])
     key = order_facts_key(1)
     assert {f.order_id for f in decode_order_facts(stored(redis_client, key))} == {1, 2}
-    # 33 days later order 1 is outside every window a read at or after it can use; order 2 not
-    later = start + timedelta(days=33)
+    # 368 days later order 1 is outside every lookback a read at or after it can use; 2 not
+    later = start + timedelta(days=368)
     store.apply([fact(3, 3, later)])
     assert {f.order_id for f in decode_order_facts(stored(redis_client, key))} == {2, 3}
     # a replay of order 1's fact is late now and stays out
     assert store.apply([fact(1, 1, start)]) == Counter({"late": 1})
-    assert features(redis_client, later) == (2, Decimal("20.00"))
-    # expiry: the newest day's end + 31 days
+    assert features(redis_client, later) == (1, Decimal("10.00"))
+    # expiry: the newest day's end + 366 days
     newest_day_end = datetime.combine(later.date() + timedelta(days=1), datetime.min.time(), UTC)
-    assert redis_client.expiretime(key) == int(newest_day_end.timestamp()) + 31 * 86_400
-    # old history (the stories' March) replayed now: the key lives one day from the write
-    store.apply([fact(5, 5, NOW, customer_id=2)], now=1_900_000_000)
+    assert redis_client.expiretime(key) == int(newest_day_end.timestamp()) + 366 * 86_400
+    # a key whose days are all past (old history replayed): it lives one day from the write
+    store.apply([fact(5, 5, NOW - timedelta(days=500), customer_id=2)], now=1_900_000_000)
     assert redis_client.expiretime(order_facts_key(2)) == 1_900_000_000 + 86_400
 
 

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,6 +31,7 @@ import redis
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from cdc_features.core import reference
 from cdc_features.core.debezium_json import Record
 from cdc_features.core.definitions import CustomerFeatures, ProductFeatures
 from cdc_features.core.envelope import parse_item_events, parse_order_events
@@ -391,24 +392,25 @@ def chunks(records: Sequence[Record], n: int) -> list[Sequence[Record]]:
 
 
 def newest_time(records: Iterable[Record]) -> datetime:
-    """The newest event time of a log: max of ``order_date`` (before/after) and commit time."""
-    newest = 0
+    """The newest event time of a log: max of the commit times and the plausible ``order_date``
+    values (before/after) of its valid messages — what the job's watermarks can see (a message
+    the parser dead-letters, or an order date its event-time guard nulls, never reaches them)."""
+    newest = datetime(1970, 1, 1, tzinfo=UTC)
     for rec in records:
-        if rec["value"] is None:
-            continue
         try:
-            msg = json.loads(rec["value"])
-        except ValueError:
+            change = reference.parse_change(rec)
+        except reference.Rejected:
             continue
-        payload = msg.get("payload", msg) if isinstance(msg, dict) else None
-        if not isinstance(payload, dict) or not isinstance(payload.get("source"), dict):
+        newest = max(newest, change.commit)
+        if change.table != "orders":
             continue
-        newest = max(newest, (payload["source"].get("ts_ms") or 0) * 1000)
-        for image in ("before", "after"):
-            row = payload.get(image)
-            if isinstance(row, dict) and isinstance(row.get("order_date"), int):
-                newest = max(newest, row["order_date"])
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=newest)
+        for image, future in (
+            (change.after, change.future_after),
+            (change.before, change.future_before),
+        ):
+            if image is not None and not future:
+                newest = max(newest, image["order_date"])
+    return newest
 
 
 def nonzero(features: Mapping[int, object]) -> int:

@@ -193,6 +193,7 @@ class Watch:
     order_id: int
     commit: float
     tile_key: str
+    tile_field: str  # the day's field in the customer's tile hash
     tile_count: int
     line_key: str
     line_field: str
@@ -225,14 +226,15 @@ class Poller:
                 return
             c = json.loads(line)
             day = c["order_date"][:10].replace("-", "")
-            tile_key = f"cf:{c['customer_id']}:{day}"
-            self.counts[tile_key] += 1
+            tile_key = f"cf:{c['customer_id']}"
+            self.counts[f"{tile_key}#{day}"] += 1
             item_id, product_id = c["items"][0][0], c["items"][0][1]
             self.watches[c["order_id"]] = Watch(
                 c["order_id"],
                 c["commit_ts_us"] / 1e6,
                 tile_key,
-                self.baseline.get(tile_key, 0) + self.counts[tile_key],
+                day,
+                self.baseline.get(f"{tile_key}#{day}", 0) + self.counts[f"{tile_key}#{day}"],
                 f"pf:{product_id}:{day}",
                 f"{c['order_id']}:{item_id}",
                 c["customer_id"],
@@ -270,13 +272,14 @@ class Poller:
                 elif pending:
                     pipe = self.client.pipeline(transaction=False)
                     for w in pending:
-                        pipe.hget(w.tile_key, "order_count")
+                        pipe.hget(w.tile_key, w.tile_field)
                         pipe.hexists(w.line_key, w.line_field)
                     replies = pipe.execute()
                     now = time.time()
                     for i, w in enumerate(pending):
-                        count, line = replies[2 * i], replies[2 * i + 1]
-                        if w.tile_seen is None and count is not None and int(count) >= w.tile_count:
+                        tile, line = replies[2 * i], replies[2 * i + 1]
+                        count = int(tile.split(b"|")[0]) if tile else 0
+                        if w.tile_seen is None and count >= w.tile_count:
                             w.tile_seen = now
                         if w.line_seen is None and line:
                             w.line_seen = now
@@ -319,9 +322,10 @@ def run_setting(
         pipeline.await_idle()  # catch up with what earlier settings left on the topics
         time.sleep(3)
         meter.start()
-        baseline = {
-            k.decode(): int(client.hget(k, "order_count") or 0)
+        baseline = {  # orders per (customer, day) already stored: "cf:<id>#<yyyymmdd>"
+            f"{k.decode()}#{day.decode()}": int(tile.split(b"|")[0])
             for k in client.scan_iter("cf:*", count=1000)
+            for day, tile in client.hgetall(k).items()
         }
         changes_file = work / f"changes-{slug}.jsonl"
         changes_file.unlink(missing_ok=True)

@@ -7,7 +7,8 @@ new event, and why ``days_since_last_order`` is never stale. The Redis reader, t
 reader and the tests all call these functions.
 
 Windows are UTC calendar days: the 30-day window at T holds the days
-``[day(T) - 29 days, day(T)]``, the 7-day window ``[day(T) - 6 days, day(T)]``.
+``[day(T) - 29 days, day(T)]``, the 7-day window ``[day(T) - 6 days, day(T)]``, the recency
+horizon ``[day(T) - 364 days, day(T)]``.
 """
 
 from __future__ import annotations
@@ -17,18 +18,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from cdc_features.core.spec import CUSTOMER_WINDOW_DAYS, PRODUCT_WINDOW_DAYS
+from cdc_features.core.spec import (
+    CUSTOMER_WINDOW_DAYS,
+    PRODUCT_WINDOW_DAYS,
+    RECENCY_HORIZON_DAYS,
+)
 
 __all__ = [
     "CUSTOMER_WINDOW_DAYS",
     "PRODUCT_WINDOW_DAYS",
+    "RECENCY_HORIZON_DAYS",
     "CustomerFeatures",
     "Line",
     "ProductFeatures",
+    "Recency",
     "Tile",
     "can_count",
     "customer_features_from_tiles",
+    "last_order_in_horizon",
     "product_features_from_lines",
+    "recency_of_tiles",
     "window_days",
 ]
 
@@ -45,10 +54,13 @@ class CustomerFeatures:
     - ``total_spend_30d``: sum of their latest ``total_amount`` (2 places; ``0.00`` when none).
     - ``avg_order_value_30d``: ``total_spend_30d / order_count_30d`` rounded half-even to
       2 places; ``None`` when there is no order.
-    - ``last_order_ts``: the latest ``order_date`` among those orders (UTC); ``None`` when none.
+    - ``last_order_ts`` (recency, a current-state feature): the latest ``order_date`` among
+      the customer's counted orders in the 365 UTC days ending with T's day (not only the 30-day
+      window); ``None`` only when there is none in that horizon. Cancelling, deleting or
+      moving the newest order makes the previous one the newest again.
     - ``days_since_last_order``: whole days from ``last_order_ts`` to T, floored, computed at
       read time; ``None`` when ``last_order_ts`` is ``None``. (An order later on T's own day
-      gives ``-1``: the window includes all of T's day.)
+      gives ``-1``: the horizon includes all of T's day.)
     """
 
     customer_id: int
@@ -88,6 +100,14 @@ class Tile:
 
 
 @dataclass(frozen=True)
+class Recency:
+    """A customer's newest counted order of one UTC day (the recency fact of that day)."""
+
+    day: date
+    last_order_ts: datetime
+
+
+@dataclass(frozen=True)
 class Line:
     """One active order line of a product, on its order's ``order_date`` UTC day."""
 
@@ -100,6 +120,8 @@ class Line:
 
 
 def _utc(at: datetime) -> datetime:
+    if at.tzinfo is UTC:  # the common case, on every read: no conversion
+        return at
     if at.tzinfo is None:
         raise ValueError("read time must be timezone-aware (UTC)")
     return at.astimezone(UTC)
@@ -111,37 +133,57 @@ def window_days(at: datetime, days: int) -> tuple[date, date]:
     return last - timedelta(days=days - 1), last
 
 
+def recency_of_tiles(tiles: Iterable[Tile]) -> list[Recency]:
+    """The recency facts of daily tiles: one per tile with a counted order."""
+    return [
+        Recency(t.day, _utc(t.last_order_ts))
+        for t in tiles
+        if t.order_count and t.last_order_ts is not None
+    ]
+
+
+def last_order_in_horizon(recency: Iterable[Recency], at: datetime) -> datetime | None:
+    """The newest order time among the recency facts of the 365 UTC days ending with T's day
+    (facts of other days are ignored); ``None`` when there is none."""
+    first, last = window_days(at, RECENCY_HORIZON_DAYS)
+    newest: datetime | None = None
+    for fact in recency:
+        if first <= fact.day <= last:
+            ts = _utc(fact.last_order_ts)
+            if newest is None or ts > newest:
+                newest = ts
+    return newest
+
+
 def can_count(day: date, newest: date, days: int) -> bool:
-    """The event-time guard: can a fact of ``day`` count in a ``days``-day window read at any
+    """The lateness rule: can a fact of ``day`` count in a ``days``-day lookback read at any
     T at or after an event of day ``newest``?
 
     The earliest such window starts ``days - 1`` days before ``newest``; a fact older than
     that is outside every window a T at or after the newest event time can read, so a
     store may drop it (and a fact already stored may go). It is the rule behind the
-    micro-batch queries' watermark delay, applied here without streaming state.
+    micro-batch queries' watermark delay (``EntitySpec.lookback_days``), applied here without
+    streaming state.
     """
     return day >= newest - timedelta(days=days - 1)
 
 
 def customer_features_from_tiles(
-    customer_id: int, tiles: Iterable[Tile], at: datetime
+    customer_id: int, tiles: Iterable[Tile], recency: Iterable[Recency], at: datetime
 ) -> CustomerFeatures:
-    """The customer's features at ``at`` from its daily tiles (those outside the window are
-    ignored)."""
+    """The customer's features at ``at`` from its daily tiles (the 30-day sums; tiles outside
+    the window are ignored) and its recency facts (``last_order_ts``, over the 365-day
+    horizon; a store holding every tile passes :func:`recency_of_tiles` of them)."""
     at = _utc(at)
     first, last = window_days(at, CUSTOMER_WINDOW_DAYS)
     count = 0
     total = Decimal("0.00")
-    last_ts: datetime | None = None
     for tile in tiles:
         if not first <= tile.day <= last or tile.order_count == 0:
             continue
         count += tile.order_count
         total += tile.total_spend
-        if tile.last_order_ts is not None:
-            ts = _utc(tile.last_order_ts)
-            if last_ts is None or ts > last_ts:
-                last_ts = ts
+    last_ts = last_order_in_horizon(recency, at)
     total = total.quantize(CENTS)
     avg = (total / count).quantize(CENTS, rounding=ROUND_HALF_EVEN) if count else None
     days_since = (at - last_ts) // ONE_DAY if last_ts is not None else None

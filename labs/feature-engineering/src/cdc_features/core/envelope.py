@@ -9,27 +9,45 @@ else ``default_scale``), ``string`` and ``double``. Without a schema a decimal t
 ``DECIMAL(10,2)``), anything else as base64 (``precise``).
 
 Nothing here throws on bad input (Spark 4 runs with ANSI mode on): each message becomes
-either one event or one dead letter ``(raw, reason, topic)``; a tombstone is a dead letter
+either one event or one dead letter ``(raw, reason, topic, key)`` — except a
+``future_event_time`` message, which is both (see the guard below); a tombstone is a dead letter
 with reason ``tombstone`` (skipped and counted, not an error; its ``raw`` is the message
 key, the deleted row's primary key). Reasons are a stable code,
 optionally followed by ``:detail``:
 
 ``tombstone``, ``not_json``, ``not_an_envelope`` (valid JSON, but not a Debezium change
-event), ``not_an_envelope:source.lsn`` (no readable LSN), ``unknown_op:<op>``,
+event), ``not_an_envelope:source.table`` (no topic and no ``source.table``),
+``unknown_table:<table>`` (a table other than ``orders`` / ``order_items``),
+``unknown_op:<op>``, ``not_an_envelope:source.lsn`` (no readable LSN),
+``not_an_envelope:source.ts_ms`` (no readable commit time in years 1–9999),
 ``missing_after`` (``c``/``u``/``r`` without an after image), ``missing_before`` (``u``/``d``
 without the full before image: the table needs ``REPLICA IDENTITY FULL``),
-``null_key_field:<column>``, ``bad_value:<column>`` (present but not of the column's type),
-``bad_decimal:<column>`` (undecodable, or not exactly representable as ``DECIMAL(10,2)``).
+``null_key_field:<column>``, ``bad_value:<column>`` (present but not of the column's type,
+e.g. a text or fractional id, an ``order_date`` outside years 1–9999),
+``bad_decimal:<column>`` (undecodable, or not exactly representable as ``DECIMAL(10,2)``),
+and ``future_event_time:after.order_date`` (the event-time guard, below).
+
+JSON is read as Spark's JSON reader reads it, made strict where it has an option: no single
+quotes, no ``NaN``/``Infinity``; content after the first complete JSON value is ignored.
+
+The event-time guard (:func:`parse_order_events`): an order image whose ``order_date`` is more
+than ``future_tolerance`` ahead of the message's commit time (``source.ts_ms``; the snapshot
+time for a snapshot read) is a typo, not a time zone. Such a version exists but does not count:
+its ``order_ts`` is null in the event (so it reaches no tile and no watermark), and the message
+is *also* reported as a dead letter ``future_event_time:after.order_date`` with the row's key,
+for the operator. A future before image (the previous, already reported version) gives a null
+``before_order_ts``: that version never reached a tile, so there is nothing to retract.
 
 Routing: with a ``topic`` column, a message belongs to the table named by the topic's last
 segment (``….orders`` / ``….order_items``); without one, to ``source.table``. A message whose
-table cannot be told (no topic, not an envelope) is dead-lettered by
+table cannot be told (no topic, not an envelope) or is another table is dead-lettered by
 :func:`parse_order_events` only, so running both parsers over one input counts it once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame
@@ -45,6 +63,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from cdc_features.core.spec import FUTURE_TOLERANCE
+
 ORDERS = "orders"
 ORDER_ITEMS = "order_items"
 SNAPSHOT_FLAGS = (
@@ -58,11 +78,13 @@ SNAPSHOT_FLAGS = (
 
 
 class Parsed(NamedTuple):
-    """Typed events plus the dead letters ``(raw string, reason string, topic string)``.
+    """Typed events plus the dead letters ``(raw, reason, topic, key)`` (strings; ``key`` is
+    the message key, the row's primary key, when the input has one).
 
     ``messages`` is both in one pass: a row per message with the struct ``event`` (null for
-    a dead letter) and the struct ``dead_letter`` (null for an event). A query that needs
-    both without reading its source twice (Real-Time Mode) uses it.
+    a dead letter) and the struct ``dead_letter`` (null for a clean event; both are set for
+    an event whose version the event-time guard made not count). A query that needs both
+    without reading its source twice (Real-Time Mode) uses it.
     """
 
     events: DataFrame
@@ -98,7 +120,7 @@ ITEM_EVENT_SCHEMA = _schema(
     "before_order_id long, before_product_id long, before_quantity int, "
     "before_unit_price decimal, " + _META
 )
-DEAD_LETTER_SCHEMA = _schema("raw string, reason string, topic string")
+DEAD_LETTER_SCHEMA = _schema("raw string, reason string, topic string, key string")
 
 # Every leaf is read as text (a JSON number becomes its literal text), so from_json never
 # fails on a type mismatch; typing happens afterwards with try_* functions.
@@ -118,6 +140,20 @@ _CONNECT_SCHEMA = (
 )
 
 
+# Spark's JSON reader accepts single quotes and NaN/Infinity by default: not JSON, so refused.
+_JSON_OPTIONS = {
+    "columnNameOfCorruptRecord": "_corrupt_record",
+    "allowSingleQuotes": "false",
+    "allowNonNumericNumbers": "false",
+}
+# The range of timestamps both Spark and Python represent: years 1 to 9999 (UTC), in µs.
+MIN_MICROS = -62_135_596_800_000_000
+MAX_MICROS = 253_402_300_799_999_999
+# Standard padded base64 (what Kafka Connect writes); Spark's decoder alone is lenient (it
+# skips spaces and accepts missing padding, so "NaN" would decode to two bytes).
+_BASE64 = r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
 def _message_schema(table: str) -> str:
     row = _ROW[table]
     payload = f"before STRUCT<{row}>, after STRUCT<{row}>, {_SOURCE}, op STRING"
@@ -126,8 +162,9 @@ def _message_schema(table: str) -> str:
 
 def _envelopes(raw: DataFrame, table: str) -> DataFrame:
     """Columns ``raw``, ``topic``, ``env`` (the payload, whichever the shape), ``decimal``
-    (the Connect schema of the table's decimal column, null without a schema), ``shape_error`` and
-    ``mine`` (the message belongs to ``table``; the caller keeps only those)."""
+    (the Connect schema of the table's decimal column, null without a schema), ``shape_error``,
+    ``routed`` (the table the message names) and ``mine`` (the message belongs to ``table``;
+    the caller keeps only those)."""
     if "topic" in raw.columns:  # skip the other table's topic before parsing any JSON
         other = ORDER_ITEMS if table == ORDERS else ORDERS
         raw = raw.where(
@@ -135,13 +172,12 @@ def _envelopes(raw: DataFrame, table: str) -> DataFrame:
         )
     topic = F.col("topic") if "topic" in raw.columns else F.lit(None).cast("string")
     key = F.col("key").cast("string") if "key" in raw.columns else F.lit(None).cast("string")
-    j = F.from_json(
-        "value", _message_schema(table), {"columnNameOfCorruptRecord": "_corrupt_record"}
-    )
+    j = F.from_json("value", _message_schema(table), _JSON_OPTIONS)
     msg = raw.select(
         F.col("value").alias("value"),
         F.coalesce("value", key).alias("raw"),
         topic.alias("topic"),
+        key.alias("key"),
         j.alias("j"),
     )
     env = F.when(F.col("j.payload").isNotNull(), F.col("j.payload")).otherwise(
@@ -159,6 +195,7 @@ def _envelopes(raw: DataFrame, table: str) -> DataFrame:
     )
     shape_error = (
         F.when(F.col("value").isNull(), F.lit("tombstone"))
+        .when(F.col("j").isNull(), F.lit("not_json"))  # blank: the reader gives no row
         .when(
             F.col("j._corrupt_record").isNotNull() & F.try_parse_json("value").isNull(),
             F.lit("not_json"),
@@ -166,16 +203,20 @@ def _envelopes(raw: DataFrame, table: str) -> DataFrame:
         .when(F.col("j._corrupt_record").isNotNull(), F.lit("not_an_envelope"))
         .when(env["op"].isNull(), F.lit("not_an_envelope"))
     )
-    routed = F.coalesce(F.substring_index(topic, ".", -1), env["source"]["table"])
+    routed = F.when(topic.isNotNull(), F.substring_index(topic, ".", -1)).otherwise(
+        env["source"]["table"]
+    )
     mine = routed == table
     if table == ORDERS:  # messages of no known table are dead-lettered here, once
-        mine = mine | routed.isNull()
+        mine = mine | routed.isNull() | ~routed.isin(ORDERS, ORDER_ITEMS)
     return msg.select(
         "raw",
         "topic",
+        "key",
         env.alias("env"),
         decimal.alias("decimal"),
         shape_error.alias("shape_error"),
+        routed.alias("routed"),
         F.coalesce(mine, F.lit(False)).alias("mine"),
     )
 
@@ -197,8 +238,17 @@ def _long(text: Column) -> Column:
 
 
 def micros_to_timestamp(text: Column) -> Column:
-    """``io.debezium.time.MicroTimestamp`` (µs since the epoch, UTC) → timestamp."""
-    return F.timestamp_micros(_long(text))
+    """``io.debezium.time.MicroTimestamp`` (µs since the epoch, UTC) → timestamp; null when
+    it is not a whole number in years 1–9999."""
+    us = _long(text)
+    return F.when(us.between(MIN_MICROS, MAX_MICROS), F.timestamp_micros(us))
+
+
+def millis_to_timestamp(text: Column) -> Column:
+    """ms since the epoch (``source.ts_ms``) → timestamp; null outside years 1–9999
+    (``timestamp_millis`` itself would fail the job with a long overflow)."""
+    ms = _long(text)
+    return F.when(ms.between(MIN_MICROS // 1000, MAX_MICROS // 1000), F.timestamp_millis(ms))
 
 
 def decode_decimal(text: Column, spec: Column, default_scale: int) -> Column:
@@ -212,7 +262,7 @@ def decode_decimal(text: Column, spec: Column, default_scale: int) -> Column:
     numeric = F.when(spec.isNotNull(), spec["type"].isin("string", "double")).otherwise(
         text.rlike(r"^[+-]?[0-9]*\.?[0-9]*([eE][+-]?[0-9]+)?$") & text.rlike(r"[.eE]")
     )
-    raw = F.try_to_binary(text, F.lit("base64"))
+    raw = F.when(text.rlike(_BASE64), F.try_to_binary(text, F.lit("base64")))
     n = F.length(raw)
     unsigned = F.conv(F.hex(raw), 16, 10).try_cast("decimal(20,0)")
     signed = F.when(
@@ -251,6 +301,10 @@ def _typed_rules(image: Column, typed: dict[str, Column], prefix: str) -> list[t
 
 
 Columns = Callable[[dict[str, Column], dict[str, Column]], list[Column]]
+#: which typed image values are implausible: ``(after, before, commit_ts) -> (after is, before
+#: is)``; a version so flagged does not count (see :func:`parse_order_events`)
+Guard = Callable[[dict[str, Column], dict[str, Column], Column], tuple[Column, Column]]
+FUTURE_EVENT_TIME = "future_event_time"
 
 
 def _finish(
@@ -258,27 +312,35 @@ def _finish(
     typed_after: dict[str, Column],
     typed_before: dict[str, Column],
     columns: Columns,
+    guard: Guard | None = None,
 ) -> Parsed:
     """Check each message and type it: ``columns(after, before)`` gives the event's columns
     from the typed values of both images.
 
     The typed values (decimal decoding above all) are computed once per message, in one
     projection below a :func:`_materialized` boundary; the checks and the output columns
-    read the results instead of repeating the expressions."""
+    read the results instead of repeating the expressions. With a ``guard``, a message
+    whose after image it flags is both an event (``order_date`` of that image nulled) and a
+    dead letter ``future_event_time:after.order_date``; a flagged before image has its
+    ``order_date`` nulled."""
+    env = F.col("env")
     typed = msg.select(
         "raw",
         "topic",
+        "key",
         "mine",
         "shape_error",
+        "routed",
         "env",
+        _long(env["source"]["lsn"]).alias("_lsn"),
+        millis_to_timestamp(env["source"]["ts_ms"]).alias("_commit_ts"),
         *[value.alias(f"_after_{name}") for name, value in typed_after.items()],
         *[value.alias(f"_before_{name}") for name, value in typed_before.items()],
     )
     after = {name: F.col(f"_after_{name}") for name in typed_after}
     before = {name: F.col(f"_before_{name}") for name in typed_before}
-    env = F.col("env")
     op = env["op"]
-    lsn = _long(env["source"]["lsn"])
+    routed = F.col("routed")
     has_before = op.isin("u", "d")
     has_after = op.isin("c", "u", "r")
     before_complete = env["before"].isNotNull()
@@ -286,8 +348,11 @@ def _finish(
         before_complete = before_complete & env["before"][name].isNotNull()
     rules: list[tuple[Column, str | Column]] = [
         (F.col("shape_error").isNotNull(), F.col("shape_error")),
+        (routed.isNull(), "not_an_envelope:source.table"),
+        (~routed.isin(ORDERS, ORDER_ITEMS), F.concat(F.lit("unknown_table:"), routed)),
         (~op.isin("c", "u", "d", "r"), F.concat(F.lit("unknown_op:"), op)),
-        (lsn.isNull(), "not_an_envelope:source.lsn"),
+        (F.col("_lsn").isNull(), "not_an_envelope:source.lsn"),
+        (F.col("_commit_ts").isNull(), "not_an_envelope:source.ts_ms"),
         (has_after & env["after"].isNull(), "missing_after"),
         (has_before & ~before_complete, "missing_before"),
     ]
@@ -296,11 +361,24 @@ def _finish(
     for bad, reason in _typed_rules(env["before"], before, ""):
         rules.append((has_before & bad, reason.replace(":", ":before.", 1)))
     checked = _materialized(typed).withColumn("reason", _check(rules)).where("mine")
+    letter = F.col("reason")
+    if guard is not None:
+        future_after, future_before = guard(after, before, F.col("_commit_ts"))
+        checked = checked.withColumn("_future_after", has_after & future_after).withColumn(
+            "_future_before", has_before & future_before
+        )
+        after = {**after, "order_date": F.when(~F.col("_future_after"), after["order_date"])}
+        before = {**before, "order_date": F.when(~F.col("_future_before"), before["order_date"])}
+        # an accepted message whose version is implausible is a dead letter as well
+        letter = F.coalesce(
+            letter,
+            F.when(F.col("_future_after"), F.lit(f"{FUTURE_EVENT_TIME}:after.order_date")),
+        )
+    dead = checked.where(letter.isNotNull()).select("raw", letter.alias("reason"), "topic", "key")
     events = checked.where(F.col("reason").isNull()).select(*columns(after, before))
-    dead = checked.where(F.col("reason").isNotNull()).select("raw", "reason", "topic")
     both = checked.select(
         F.when(F.col("reason").isNull(), F.struct(*columns(after, before))).alias("event"),
-        F.when(F.col("reason").isNotNull(), F.struct("raw", "reason", "topic")).alias(
+        F.when(letter.isNotNull(), F.struct("raw", letter.alias("reason"), "topic", "key")).alias(
             "dead_letter"
         ),
     )
@@ -311,8 +389,8 @@ def _common(env: Column) -> list[Column]:
     src = env["source"]
     return [
         env["op"].alias("op"),
-        _long(src["lsn"]).alias("lsn"),
-        F.timestamp_millis(_long(src["ts_ms"])).alias("commit_ts"),
+        F.col("_lsn").alias("lsn"),
+        F.col("_commit_ts").alias("commit_ts"),
         (
             (env["op"] == "r") | F.coalesce(src["snapshot"].isin(*SNAPSHOT_FLAGS), F.lit(False))
         ).alias("is_snapshot"),
@@ -327,14 +405,38 @@ def _before_or_null(value: Column) -> Column:
     return F.when(F.col("env.op").isin("u", "d"), value)
 
 
+def _future(tolerance: timedelta) -> Guard:
+    """The event-time guard: an image's ``order_date`` more than ``tolerance`` after the
+    message's commit time."""
+    if tolerance < timedelta(0):
+        raise ValueError(f"future_tolerance must not be negative, got {tolerance}")
+    limit_us = tolerance // timedelta(microseconds=1)
+
+    def flags(
+        after: dict[str, Column], before: dict[str, Column], commit_ts: Column
+    ) -> tuple[Column, Column]:
+        latest = F.unix_micros(commit_ts) + F.lit(limit_us)
+        return (
+            F.coalesce(F.unix_micros(after["order_date"]) > latest, F.lit(False)),
+            F.coalesce(F.unix_micros(before["order_date"]) > latest, F.lit(False)),
+        )
+
+    return flags
+
+
 # region parse_order_events
-def parse_order_events(raw: DataFrame, *, default_scale: int = 2) -> Parsed:
+def parse_order_events(
+    raw: DataFrame, *, default_scale: int = 2, future_tolerance: timedelta = FUTURE_TOLERANCE
+) -> Parsed:
     """Debezium messages of ``inventory.orders`` → one typed event per change.
 
     ``order_ts`` is the business event time (``order_date``), ``lsn`` orders the versions
     of a row, ``commit_ts`` is the commit time in PostgreSQL (``source.ts_ms``). For a
     delete the after-columns are null and the ``before_*`` columns hold the old row.
     Malformed messages and tombstones go to ``dead_letters`` with a reason.
+    Event-time guard: an ``order_date`` more than ``future_tolerance`` after the commit is
+    a typo — that version does not count (``order_ts`` null, so no watermark sees it) and
+    the message is reported as a dead letter ``future_event_time`` as well.
     """
     msg = _envelopes(raw, ORDERS)  # from_json for both shapes, detected per message
     env, dec = F.col("env"), F.col("decimal")
@@ -366,6 +468,7 @@ def parse_order_events(raw: DataFrame, *, default_scale: int = 2) -> Parsed:
             _before_or_null(before["total_amount"]).alias("before_amount"),
             *_common(env),
         ],
+        guard=_future(future_tolerance),
     )
 
 

@@ -56,10 +56,17 @@ _STATE_SCHEMA = "order_ids array<bigint>, expires array<bigint>, orders array<st
 PRODUCT_STATE_BUCKETS = 16
 
 
-def _after_version() -> Column:
-    """An order event's after image as a version of the order (rank 1, active unless
-    cancelled)."""
-    return F.struct(
+def _tile_changes(events: DataFrame) -> DataFrame:
+    """Each order event as the version rows it writes into customer tiles.
+
+    The after image is a version of the order in its (new) tile; for ``u``/``d`` the before
+    image also writes an inactive version into its (old) tile, so an order that moved to
+    another day or customer — or was deleted — leaves its old tile. On equal LSN the after
+    row (rank 1) wins over the retraction (rank 0). An image without ``order_ts`` (the
+    parser's event-time guard nulled an implausible future date) writes nothing: that
+    version does not count, and its previous version is still retracted.
+    """
+    after = F.struct(
         F.col("customer_id").alias("customer_id"),
         F.col("order_ts").alias("order_ts"),
         F.col("order_id"),
@@ -69,11 +76,7 @@ def _after_version() -> Column:
         F.col("amount"),
         F.col("commit_ts"),
     )
-
-
-def _retraction_version() -> Column:
-    """An order event's before image as an inactive version (rank 0) where the order was."""
-    return F.struct(
+    retraction = F.struct(
         F.col("before_customer_id").alias("customer_id"),
         F.col("before_order_ts").alias("order_ts"),
         F.col("order_id"),
@@ -83,27 +86,13 @@ def _retraction_version() -> Column:
         F.lit(None).cast("decimal(10,2)").alias("amount"),
         F.col("commit_ts"),
     )
-
-
-def _versions(events: DataFrame, retract: Column) -> DataFrame:
-    """The after version of every create/update/read and the retraction where ``retract``."""
     rows = F.array(
-        F.when(F.col("op") != "d", _after_version()), F.when(retract, _retraction_version())
+        F.when((F.col("op") != "d") & F.col("order_ts").isNotNull(), after),
+        F.when(F.col("op").isin("u", "d") & F.col("before_order_ts").isNotNull(), retraction),
     )
     return events.select(F.explode(F.filter(rows, lambda r: r.isNotNull())).alias("v")).select(
         "v.*"
     )
-
-
-def _tile_changes(events: DataFrame) -> DataFrame:
-    """Each order event as the version rows it writes into customer tiles.
-
-    The after image is a version of the order in its (new) tile; for ``u``/``d`` the before
-    image also writes an inactive version into its (old) tile, so an order that moved to
-    another day or customer — or was deleted — leaves its old tile. On equal LSN the after
-    row (rank 1) wins over the retraction (rank 0).
-    """
-    return _versions(events, F.col("op").isin("u", "d"))
 
 
 def _latest_per_order(versions: Column) -> Column:
@@ -135,13 +124,14 @@ def compute_customer_features(order_events: DataFrame) -> DataFrame:
     A counted order is one whose newest version (max LSN) exists and is not cancelled;
     it sits in the tile of its newest ``order_date``. Each tile is an ABSOLUTE value
     (``order_count``, ``total_spend``, ``last_order_ts``), so a replayed or duplicated
-    event changes nothing. The 30-day window is applied when reading (sum of the last
-    30 tiles). Events more than 30 days behind the watermark are dropped (and counted
-    by Spark); they cannot change a feature read at the newest event time.
+    event changes nothing. The windows are applied when reading: the 30-day sums over
+    the last 30 tiles, recency (``last_order_ts``) over the 365-day horizon. Events more
+    than 365 days behind the watermark are dropped (and counted by Spark); they cannot
+    change a feature read at the newest event time.
     """
     versions = _tile_changes(order_events)
     tiles = (
-        versions.withWatermark("order_ts", f"{CUSTOMER.window_days} days")
+        versions.withWatermark("order_ts", f"{CUSTOMER.lookback_days} days")
         .groupBy("customer_id", F.window("order_ts", "1 day"))
         .agg(
             F.collect_list(
@@ -176,28 +166,47 @@ def order_fact_versions() -> Column:
     """The facts one order event gives, as an array of structs (``ORDER_FACT_SCHEMA``).
 
     The after image of a create, update or snapshot read is the order's fact at its
-    customer (``active`` unless cancelled, its amount and ``order_date``). When an update
-    moves the order to another customer, or a delete removes it, the before image gives
-    an inactive fact (``rank`` 0) at the customer it leaves. Empty for a row without an
-    event (``op`` null).
+    customer: ``active`` unless cancelled or without ``order_ts`` (the parser's event-time
+    guard nulled an implausible future date: that version does not count, yet it replaces
+    the previous one), its amount and ``order_date``. When an update moves the order to
+    another customer, or a delete removes it, the before image gives an inactive fact
+    (``rank`` 0) at the customer it leaves. Empty for a row without an event (``op`` null).
     """
     op = F.col("op")
-    moved_away = (op == "d") | ((op == "u") & (F.col("before_customer_id") != F.col("customer_id")))
-    facts = F.array(F.when(op != "d", _after_version()), F.when(moved_away, _retraction_version()))
-    names = [c.split()[0] for c in ORDER_FACT_SCHEMA.split(", ")]
-    return F.transform(
-        F.filter(facts, lambda r: r.isNotNull()),
-        lambda r: F.struct(*[r[n].alias(n) for n in names]),
+    after = F.struct(
+        F.col("customer_id").alias("customer_id"),
+        F.col("order_id").alias("order_id"),
+        F.col("lsn").alias("lsn"),
+        F.lit(1).alias("rank"),
+        (
+            (F.coalesce(F.col("status"), F.lit("")) != CANCELLED) & F.col("order_ts").isNotNull()
+        ).alias("active"),
+        F.col("amount").alias("amount"),
+        F.col("order_ts").alias("order_ts"),
+        F.col("commit_ts").alias("commit_ts"),
     )
+    retraction = F.struct(
+        F.col("before_customer_id").alias("customer_id"),
+        F.col("order_id").alias("order_id"),
+        F.col("lsn").alias("lsn"),
+        F.lit(0).alias("rank"),
+        F.lit(False).alias("active"),
+        F.lit(None).cast("decimal(10,2)").alias("amount"),
+        F.col("before_order_ts").alias("order_ts"),
+        F.col("commit_ts").alias("commit_ts"),
+    )
+    moved_away = (op == "d") | ((op == "u") & (F.col("before_customer_id") != F.col("customer_id")))
+    facts = F.array(F.when(op != "d", after), F.when(moved_away, retraction))
+    return F.filter(facts, lambda r: r.isNotNull())
 
 
 def compute_order_facts(order_events: DataFrame) -> DataFrame:
     """Per-order facts of customers: one row per version of an order, no state at all.
 
     A store keeps, per customer and order, the fact with the highest ``(lsn, rank)``, so a
-    replayed or late version changes nothing, and the 30-day sums are taken when reading
-    (the same definitions as the daily tiles). Only row-wise operators are used, so the
-    query runs in Spark's Real-Time Mode, where stateful operators are refused.
+    replayed or late version changes nothing, and the sums and recency are taken when
+    reading (the same definitions as the daily tiles). Only row-wise operators are used, so
+    the query runs in Spark's Real-Time Mode, where stateful operators are refused.
     """
     return order_events.select(F.explode(order_fact_versions()).alias("f")).select("f.*")
 
@@ -208,9 +217,12 @@ def compute_order_facts(order_events: DataFrame) -> DataFrame:
 def _line_inputs(order_events: DataFrame, item_events: DataFrame) -> DataFrame:
     """Order and item events as one stream keyed by ``order_id``.
 
-    ``event_ts`` drives the watermark: the order's ``order_date`` for order events, the
-    commit time for item events (an item has no business time of its own). An item that
-    moved to another order also goes to its old order, as ``present = false``.
+    ``event_ts`` drives the watermark: the commit time, for order and item events alike (an
+    item has no business time; an order's date may move far back, or be a typo the parser's
+    guard nulled — ``active`` is then false). A change is late only when it was committed
+    more than 7 days before the newest commit, so an update moving an order into the past
+    still retracts its lines, and an order's state outlives its newest commit (below). An
+    item that moved to another order also goes to its old order, as ``present = false``.
     """
     common = (
         "kind string, order_id long, lsn long, event_ts timestamp, commit_ts timestamp, "
@@ -223,12 +235,14 @@ def _line_inputs(order_events: DataFrame, item_events: DataFrame) -> DataFrame:
         F.lit("order").alias("kind"),
         "order_id",
         "lsn",
-        F.when(deleted, F.col("before_order_ts")).otherwise(F.col("order_ts")).alias("event_ts"),
+        F.col("commit_ts").alias("event_ts"),
         "commit_ts",
         (~deleted).alias("present"),
         "customer_id",
         "order_ts",
-        (F.coalesce(F.col("status"), F.lit("")) != CANCELLED).alias("active"),
+        (
+            (F.coalesce(F.col("status"), F.lit("")) != CANCELLED) & F.col("order_ts").isNotNull()
+        ).alias("active"),
         null.cast("long").alias("item_id"),
         null.cast("long").alias("product_id"),
         null.cast("int").alias("quantity"),
@@ -372,14 +386,19 @@ def _line(
 
 
 def _timeout_ms(st: dict[str, Any]) -> int:
-    """When an order's state may go: its day has left every 7-day window (its day end +
-    7 days), or, before the header is known, 7 days after its newest item commit."""
+    """When an order's state may go (compared with the commit-time watermark): once its day
+    has left every 7-day window (its day end + 7 days) AND the watermark has passed its newest
+    commit. The second part keeps the LSNs of an order as long as a change of it can still
+    arrive in time: a re-delivered old version is then either older than the state (ignored)
+    or late (dropped), and can never revive a version the state has forgotten."""
     header = st["header"]
+    day_end = 0
     if header is not None and header["order_ms"] is not None:
         day_end = (header["order_ms"] // 86_400_000 + 1) * 86_400_000
-        return day_end + PRODUCT.window_days * 86_400_000
-    newest = max([i["commit_ms"] or 0 for i in st["items"].values()] or [0])
-    return newest + PRODUCT.window_days * 86_400_000
+    commits = [i["commit_ms"] or 0 for i in st["items"].values()]
+    if header is not None:
+        commits.append(header["commit_ms"] or 0)
+    return max(day_end + PRODUCT.window_days * 86_400_000, max(commits or [0]))
 
 
 _INT_COLUMNS = ("order_id", "lsn", "customer_id", "item_id", "product_id", "quantity")

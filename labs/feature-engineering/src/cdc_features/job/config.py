@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
 from cdc_features.core.debezium_json import DEFAULT_PREFIX, ORDER_ITEMS, ORDERS, topic_name
+from cdc_features.core.spec import FUTURE_TOLERANCE
 from cdc_features.job.spark import checkpoint_file_manager
 from cdc_features.stores.redis_store import DEFAULT_REDIS_URL, REDIS_URL_ENV, RedisConfig
 
@@ -42,6 +45,8 @@ class PipelineConfig:
     dead_letter_trigger: str | None = "10 seconds"
     dead_letter_dir: Path | None = None
     default_scale: int = 2
+    # event-time guard: an order_date further ahead of its commit time is a typo (FEATURES.md)
+    future_tolerance: timedelta = FUTURE_TOLERANCE
     progress: bool = True
     out: TextIO = field(default_factory=lambda: sys.stdout)
     metrics_port: int | None = None  # loopback /metrics endpoint (0 = a free port); MONITORING.md
@@ -73,6 +78,8 @@ class PipelineConfig:
         checkpoint_file_manager(self.checkpoint_file_manager, "file")  # a known choice
         if self.shuffle_partitions is not None and self.shuffle_partitions < 1:
             raise ValueError(f"--shuffle-partitions must be >= 1, got {self.shuffle_partitions}")
+        if self.future_tolerance < timedelta(0):
+            raise ValueError(f"--future-tolerance must not be negative: {self.future_tolerance}")
 
     @property
     def topics(self) -> list[str]:
@@ -106,6 +113,22 @@ class PipelineConfig:
     def dead_letter_path(self) -> Path:
         """Where dead letters go (default: next to the checkpoints)."""
         return self.dead_letter_dir or Path(self.checkpoint_dir) / "dead_letters_out"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(seconds?|s|minutes?|min|hours?|h|days?|d)?\s*$")
+_UNITS = {"s": "seconds", "min": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"1 day"``, ``"36 hours"``, ``"90 minutes"``, ``"600"`` (seconds) → a timedelta."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r} (e.g. '1 day', '36 hours', '90 minutes', '600')"
+        )
+    number, unit = float(match.group(1)), (match.group(2) or "seconds")
+    unit = _UNITS.get(unit, unit if unit.endswith("s") else unit + "s")
+    return timedelta(**{unit: number})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,6 +180,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=2,
         help="decimal scale when a precise decimal comes without a schema",
+    )
+    parser.add_argument(
+        "--future-tolerance",
+        type=parse_duration,
+        default=FUTURE_TOLERANCE,
+        help="event-time guard: an order_date further ahead of its commit time is dead-lettered "
+        "as future_event_time and does not count (default: 1 day)",
     )
     parser.add_argument(
         "--metrics-port",
@@ -212,6 +242,7 @@ def config_from_args(
         dead_letter_dir=args.dead_letter_dir,
         dead_letter_trigger=args.dead_letter_trigger,
         default_scale=args.default_scale,
+        future_tolerance=args.future_tolerance,
         out=out or sys.stdout,
         metrics_port=getattr(args, "metrics_port", None),
         status_interval=getattr(args, "status_interval", None),

@@ -1,8 +1,9 @@
 """Dead letters: malformed CDC messages kept with their reason, and a running count.
 
 Each micro-batch of the dead-letter query writes its malformed messages as JSON lines
-``{"raw", "reason", "topic", "batch_id"}`` into ``<dir>/batch=<batch_id>/`` (overwritten when a
-batch is replayed, so a retry never duplicates) and its counts per reason code into
+``{"raw", "reason", "topic", "key", "batch_id"}`` into ``<dir>/batch=<batch_id>/``
+(overwritten when a batch is replayed, so a retry never duplicates) and its counts per
+reason code into
 ``<dir>/_counts/<batch_id>.json``. Tombstones (reason ``tombstone``) are counted, not stored:
 they are the normal follow-up of a delete, not an error.
 """
@@ -69,7 +70,7 @@ def make_dead_letter_writer(
     (directory / "_counts").mkdir(exist_ok=True)
 
     def write_dead_letters(batch_df: DataFrame, batch_id: int) -> None:
-        letters = batch_df.select("raw", "reason", "topic").withColumn(
+        letters = batch_df.select("raw", "reason", "topic", "key").withColumn(
             "batch_id", F.lit(batch_id).cast("long")
         )
         letters.persist()

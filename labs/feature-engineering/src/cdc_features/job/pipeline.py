@@ -36,6 +36,7 @@ from cdc_features.job.queries import (
 )
 from cdc_features.job.sinks import SinkSet, build_sinks
 from cdc_features.job.spark import apply_streaming_settings
+from cdc_features.job.workarounds import drain_listener_bus
 from cdc_features.monitoring import MetricsRegistry, Monitoring, observe_pipeline, start_monitoring
 
 
@@ -71,14 +72,20 @@ class Pipeline:
             return dict(self.progress.dropped)
 
     def stop(self) -> None:
-        """Stop every query (its checkpoint keeps the progress) and the progress listener."""
+        """Stop every query (its checkpoint keeps the progress) and the listeners.
+
+        Returns once Spark has delivered every listener event to Python, so the process may
+        exit right after it without a Py4J error from a listener call in flight.
+        """
         for query in self.queries.values():
             with contextlib.suppress(Exception):  # stopping a failed query re-raises its error
                 query.stop()
+        drain_listener_bus(self.spark)  # the stop events reach the listeners while they exist
         with contextlib.suppress(Exception):  # already removed
             self.spark.streams.removeListener(self.progress)
         if self.monitoring is not None:
             self.monitoring.stop()
+        drain_listener_bus(self.spark)  # an event dispatched during the removal
         self.sinks.close()
 
 

@@ -51,11 +51,14 @@ def start_customer_query(
 ) -> StreamingQuery:
     """Customer features: Debezium order events → daily tiles → the feature store.
 
-    The tiles are aggregated with a 30-day watermark in Update mode: each trigger
-    hands the tiles it changed, with their absolute values, to the sink.
+    The tiles are aggregated with a 365-day watermark (the recency horizon) in Update
+    mode: each trigger hands the tiles it changed, with their absolute values, to the
+    sink. The parser's event-time guard keeps a typo date away from the watermark.
     """
     raw = read_raw_events(spark, config)
-    orders = parse_order_events(raw, default_scale=config.default_scale).events
+    orders = parse_order_events(
+        raw, default_scale=config.default_scale, future_tolerance=config.future_tolerance
+    ).events
     tiles = compute_customer_features(orders)
     writer = streaming_writer(tiles, CUSTOMER_QUERY, "update", config)
     if sinks is None:  # the plain lab setup: Redis only
@@ -71,7 +74,9 @@ def start_product_query(
 ) -> StreamingQuery:
     """Product features: order and item events → absolute order lines → the feature store."""
     raw = read_raw_events(spark, config)
-    orders = parse_order_events(raw, default_scale=config.default_scale).events
+    orders = parse_order_events(
+        raw, default_scale=config.default_scale, future_tolerance=config.future_tolerance
+    ).events
     items = parse_item_events(raw, default_scale=config.default_scale).events
     lines = compute_product_features(orders, items)
     writer = streaming_writer(lines, PRODUCT_QUERY, "update", config)
@@ -85,7 +90,9 @@ def start_dead_letter_query(
 ) -> StreamingQuery:
     """Malformed messages of both topics (and tombstones, counted) → the dead-letter folder."""
     raw = read_raw_events(spark, config)
-    letters = parse_order_events(raw, default_scale=config.default_scale).dead_letters.unionByName(
+    letters = parse_order_events(
+        raw, default_scale=config.default_scale, future_tolerance=config.future_tolerance
+    ).dead_letters.unionByName(
         parse_item_events(raw, default_scale=config.default_scale).dead_letters
     )
     writer = streaming_writer(

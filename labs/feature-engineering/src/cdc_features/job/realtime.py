@@ -9,9 +9,10 @@ event into its per-order facts (:func:`cdc_features.core.features.order_fact_ver
 and writes one Kafka record per fact to ``cdc_features.customer_order_facts`` (key: the
 customer id, value: JSON with the fields of
 :data:`cdc_features.stores.order_facts.FACT_FIELDS`) and one per malformed message or
-tombstone to ``cdc_features.dead_letters`` (``{"raw", "reason", "topic"}``): nothing is
-dropped without a record. The writer (:mod:`cdc_features.job.fact_writer`) applies the
-facts to Redis.
+tombstone to ``cdc_features.dead_letters`` (``{"raw", "reason", "topic", "key"}``; an order
+whose new ``order_date`` fails the event-time guard gives both an inactive fact and a
+``future_event_time`` dead letter): nothing is dropped without a record. The writer
+(:mod:`cdc_features.job.fact_writer`) applies the facts to Redis.
 
 Why this shape (Spark 4.2.0): Real-Time Mode accepts only row-wise operators (projection,
 filter, generators, union, broadcast joins, a watermark declaration) and the Kafka,
@@ -30,6 +31,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -39,7 +41,13 @@ from pyspark.sql.streaming import StreamingQuery
 from cdc_features.core.debezium_json import DEFAULT_PREFIX, ORDERS, topic_name
 from cdc_features.core.envelope import parse_order_events
 from cdc_features.core.features import order_fact_versions
-from cdc_features.core.spec import ORDER_FACTS_TOPIC, REALTIME_DEAD_LETTER_TOPIC, REALTIME_QUERY
+from cdc_features.core.spec import (
+    FUTURE_TOLERANCE,
+    ORDER_FACTS_TOPIC,
+    REALTIME_DEAD_LETTER_TOPIC,
+    REALTIME_QUERY,
+)
+from cdc_features.job.config import parse_duration
 from cdc_features.job.spark import apply_streaming_settings
 
 # The Kafka producer waits up to ``linger.ms`` to batch records: 0 in the kafka-clients 3.9.2
@@ -60,6 +68,7 @@ class RealtimeConfig:
     checkpoint_interval: str = "1 minute"  # Real-Time Mode's batch duration (>= 5 seconds)
     fail_on_data_loss: bool = True
     default_scale: int = 2
+    future_tolerance: timedelta = FUTURE_TOLERANCE  # the parser's event-time guard
     checkpoint_file_manager: str = "auto"
 
     @property
@@ -94,9 +103,10 @@ def _fact_record(fact: Column, topic: str) -> Column:
 def realtime_records(raw: DataFrame, config: RealtimeConfig) -> DataFrame:
     """Raw Debezium order messages → Kafka records ``(topic, key, value)``: the facts of
     every order event and a dead letter for every other message, in one pass."""
-    rows = parse_order_events(raw, default_scale=config.default_scale).messages.select(
-        "event.*", "dead_letter"
+    parsed = parse_order_events(
+        raw, default_scale=config.default_scale, future_tolerance=config.future_tolerance
     )
+    rows = parsed.messages.select("event.*", "dead_letter")
     dead = F.col("dead_letter")
     dead_record = F.struct(
         F.lit(config.dead_letter_topic).alias("topic"),
@@ -169,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         help="Real-Time Mode batch duration: how often offsets are checkpointed (>= 5 seconds)",
     )
     parser.add_argument("--fail-on-data-loss", choices=("true", "false"), default="true")
+    parser.add_argument(
+        "--future-tolerance",
+        type=parse_duration,
+        default=FUTURE_TOLERANCE,
+        help="event-time guard: an order_date further ahead of its commit time does not count "
+        "and is dead-lettered as future_event_time (default: 1 day)",
+    )
     parser.add_argument("--checkpoint-file-manager", default="auto")
     parser.add_argument("--master", help="Spark master (default: as python -m cdc_features.job)")
     args = parser.parse_args(argv)
@@ -180,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         dead_letter_topic=args.dead_letter_topic,
         checkpoint_interval=args.checkpoint_interval,
         fail_on_data_loss=args.fail_on_data_loss == "true",
+        future_tolerance=args.future_tolerance,
         checkpoint_file_manager=args.checkpoint_file_manager,
     )
     from cdc_features.job.spark import get_spark

@@ -1,8 +1,9 @@
 """Work-arounds for the pinned PySpark, applied explicitly, each guarded by the version it is for.
 
-They run in the PySpark *worker* processes: :func:`cdc_features.job.spark.get_spark` makes
+Most run in the PySpark *worker* processes: :func:`cdc_features.job.spark.get_spark` makes
 Spark start its Python workers through :mod:`cdc_features.job.worker_daemon`, which calls
-:func:`apply_worker_workarounds` once before forking them. Nothing is patched on import.
+:func:`apply_worker_workarounds` once before forking them. One runs on the driver:
+:func:`drain_listener_bus`, called by ``Pipeline.stop()``. Nothing is patched on import.
 A version outside a work-around's list leaves PySpark untouched; re-check the reason on
 an upgrade (the product-state and benchmark tests show whether it is still needed) and
 extend the list only after measuring.
@@ -59,7 +60,35 @@ PANDAS_EMPTY_CONCAT_WARNING = Workaround(
     ),
     pyspark_versions=("4.1.1", "4.2.0"),
 )
-WORKAROUNDS = (STATE_SCHEMA_CASE, PANDAS_EMPTY_CONCAT_WARNING)
+
+DRAIN_LISTENER_BUS = Workaround(
+    name="wait for the listener bus before a Python listener goes away",
+    reason=(
+        "Spark delivers StreamingQueryListener events asynchronously; an event already being "
+        "dispatched when removeListener() returns (or the stop events of the queries) still "
+        "calls the Python listener through Py4J. When the Python process exits right after "
+        "Pipeline.stop(), the JVM logs 'ERROR StreamingQueryListenerBus: Listener "
+        "PythonStreamingQueryListenerWrapper threw an exception' with a Py4J stack trace "
+        "(reproduced: three micro-batches, stop, exit). PySpark has no public wait, so the "
+        "driver waits on SparkContext.listenerBus().waitUntilEmpty(), a JVM method Spark "
+        "marks private[spark]."
+    ),
+    pyspark_versions=("4.1.1", "4.2.0"),
+)
+WORKAROUNDS = (STATE_SCHEMA_CASE, PANDAS_EMPTY_CONCAT_WARNING, DRAIN_LISTENER_BUS)
+
+
+def drain_listener_bus(spark: Any, timeout_ms: int = 10_000) -> bool:
+    """Block until Spark has delivered every queued listener event (driver side); returns
+    whether it waited (False for a PySpark version this was not checked on, or when the
+    bus did not empty within ``timeout_ms``: then nothing more can be done than go on)."""
+    if not DRAIN_LISTENER_BUS.applies():
+        return False
+    try:
+        spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(timeout_ms)
+    except Exception:  # noqa: BLE001 - a stopped context or a timeout: nothing to wait for
+        return False
+    return True
 
 
 def _state_schemas_verbatim() -> None:

@@ -10,8 +10,8 @@ format, see :mod:`cdc_features.core.debezium_json`). It contains:
   events just before the snapshot, and the first streamed changes are interleaved with the
   second half of the snapshot records (an *overlapping* snapshot);
 * new orders with 1–3 items in one transaction (``c``), mostly at the current time, some
-  back-dated within the product horizon (up to 6 days), a few *too late* (31–60 days older
-  than the newest order date seen so far);
+  back-dated within the product horizon (up to 6 days), a few *too late* (366–400 days older
+  than the newest order date seen so far: behind the customer tiles' 365-day watermark);
 * amount corrections, status changes, cancellations (``status = 'cancelled'``), moves
   (an update of ``order_date`` or ``customer_id``), item quantity changes, added and
   removed items, deletes (items first, then the order; every delete followed by a
@@ -252,7 +252,7 @@ class _Shop:
     def create_order(self) -> list[Record]:
         roll = self.rng.random()
         if roll < self.opts.too_late_rate:
-            order_date = self.max_order_date - timedelta(days=self.rng.uniform(31, 60))
+            order_date = self.max_order_date - timedelta(days=self.rng.uniform(366, 400))
         elif roll < self.opts.too_late_rate + self.opts.backdated_rate:
             order_date = self.clock - timedelta(seconds=self.rng.uniform(3600, 6 * 86_400))
         else:

@@ -66,7 +66,7 @@ def monitoring_demo(spark: SparkSession) -> str:
     registry = MetricsRegistry(clock=lambda: clock[0])
     deliveries = exercise_log()
     late = StoryLog(start_lsn=25_000_000)
-    late.create(order(15, 102, "2026-01-10T12:00:00", "75.00"), at="2026-04-04T09:04:00")
+    late.create(order(15, 102, "2025-01-10T12:00:00", "75.00"), at="2026-04-04T09:04:00")
     late.create(order(16, 101, "2026-04-04T09:05:00", "12.50"))
     deliveries.append(late.records)
 
@@ -134,7 +134,7 @@ def monitoring_demo(spark: SparkSession) -> str:
     ]
     lines = [
         "Monitoring sample: the exercise log replayed as a stream (5 deliveries, the last",
-        "one with an order dated 2026-01-10, older than the 30-day watermark)",
+        "one with an order dated 2025-01-10, older than the 365-day watermark)",
         "",
         f"customer_features: {stats.batches} batches, {stats.input_rows_total} input rows, "
         f"{stats.rows_dropped_total} dropped by watermark, "

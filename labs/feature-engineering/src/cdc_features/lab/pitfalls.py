@@ -1,4 +1,4 @@
-"""Four pitfalls of naive CDC feature pipelines, each run next to the lab's answer.
+"""Five pitfalls of naive CDC feature pipelines, each run next to the lab's answer.
 
 Every demo builds a tiny Debezium event log (:class:`~cdc_features.lab.stories.StoryLog`),
 runs the naive code (kept in named regions so the lesson can show it) and the lab's code on
@@ -10,20 +10,29 @@ output drifts.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdc_features.core.debezium_json import Record
-from cdc_features.core.definitions import CustomerFeatures, Tile, customer_features_from_tiles
+from cdc_features.core.definitions import (
+    CustomerFeatures,
+    Tile,
+    customer_features_from_tiles,
+    recency_of_tiles,
+)
 from cdc_features.core.envelope import parse_order_events
 from cdc_features.core.features import compute_customer_features
 from cdc_features.lab.stories import StoryLog, order, utc
-from cdc_features.testing import raw_frame
+from cdc_features.stores.memory import MemoryStore
+from cdc_features.testing import FileStream, raw_frame
 
 # ---------------------------------------------------------------------------
 # Shared helpers: raw DataFrame, the lab's features at a read time.
@@ -51,7 +60,7 @@ def lab_features(
 ) -> dict[int, CustomerFeatures]:
     """The lab's answer: parse → daily tiles → 30-day features read at ``at``."""
     return {
-        cid: customer_features_from_tiles(cid, ts, at)
+        cid: customer_features_from_tiles(cid, ts, recency_of_tiles(ts), at)
         for cid, ts in lab_tiles(spark, records).items()
     }
 
@@ -126,7 +135,7 @@ def tumbling_window_demo(spark: SparkSession) -> str:
         (utc("2026-03-10T12:00:00"), 1002),
         (utc("2026-04-20T12:00:00"), 1002),
     ]:
-        ours = customer_features_from_tiles(cid, tiles[cid], at)
+        ours = customer_features_from_tiles(cid, tiles[cid], recency_of_tiles(tiles[cid]), at)
         lines.append(
             f"  T = {_fmt_ts(at)}  customer {cid}:  naive {stored[cid]}"
             f"   ours {ours.order_count_30d}"
@@ -311,9 +320,109 @@ def processing_time_demo(spark: SparkSession) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------------
+# (e) A typo date (year 2099) trusted as event time.
+# ---------------------------------------------------------------------------
+
+NO_GUARD = timedelta(days=100_000)  # every order_date trusted, as a naive pipeline does
+
+
+# region naive_typo_date
+def naive_tiles(raw: DataFrame) -> DataFrame:
+    """WRONG: every order_date trusted — one typo moves the watermark by 73 years."""
+    events = parse_order_events(raw, future_tolerance=NO_GUARD).events  # no event-time guard
+    return compute_customer_features(events)
+
+
+# endregion
+
+
+def _watermark(query: Any) -> str:
+    mark = (query.lastProgress or {}).get("eventTime", {}).get("watermark", "")
+    return mark[:10] or "none"
+
+
+def typo_date_demo(spark: SparkSession) -> str:
+    log = StoryLog()
+    o51 = order(51, 5001, "2026-03-05T10:00:00", "40.00")
+    o52 = order(52, 5001, "2026-03-07T10:00:00", "25.00")
+    log.create(o51)
+    log.create(o52)
+    log.create(order(53, 5001, "2099-03-09T10:00:00", "60.00"), at="2026-03-09T10:01:00")
+    log.create(order(54, 5001, "2026-03-09T11:00:00", "30.00"))
+    log.create(order(55, 5001, "2026-03-10T09:00:00", "15.00"))
+    log.change(o51, at="2026-03-10T09:30:00", total_amount="45.00")
+    log.change(o52, at="2026-03-10T10:00:00", status="cancelled")
+    at = utc("2026-03-10T12:00:00")
+
+    stores = {"naive": MemoryStore(), "lab": MemoryStore()}
+    with (
+        tempfile.TemporaryDirectory(prefix="pitfall-typo-") as tmp,
+        FileStream(spark, Path(tmp)) as stream,
+    ):
+        for record in log.records:
+            stream.add([record])  # one event per micro-batch: the watermark moves between them
+        raw = stream.source()
+        queries = {
+            "naive": stream.start(
+                "naive_typo",
+                naive_tiles(raw),
+                stores["naive"].write_tiles,
+                available_now=True,
+                no_data_batches=False,
+            ),
+            "lab": stream.start(
+                "lab_typo",
+                compute_customer_features(parse_order_events(raw).events),
+                stores["lab"].write_tiles,
+                available_now=True,
+                no_data_batches=False,
+            ),
+        }
+        for query in queries.values():
+            query.awaitTermination()
+        dropped = {"naive": stream.dropped("naive_typo"), "lab": stream.dropped("lab_typo")}
+        marks = {name: _watermark(q) for name, q in queries.items()}
+    letters = parse_order_events(raw_frame(spark, log.records)).dead_letters.collect()
+    letter = next(r for r in letters if r["reason"] != "tombstone")
+    key = json.loads(letter["key"])["payload"]
+
+    def features(name: str) -> str:
+        f = stores[name].customer_features([5001], at)[5001]
+        return (
+            f"order_count_30d = {f.order_count_30d}   total_spend_30d = "
+            f"{_money(f.total_spend_30d)}   last_order_ts = "
+            f"{'null' if f.last_order_ts is None else _fmt_ts(f.last_order_ts)}"
+        )
+
+    return (
+        "\n".join(
+            [
+                "Pitfall (e): an order_date typed as 2099, committed on 2026-03-09",
+                "",
+                "Events of customer 5001, one micro-batch each:",
+                "  order 51 created 2026-03-05 40.00; order 52 created 2026-03-07 25.00",
+                "  order 53 created with order_date 2099-03-09 (a typo) 60.00",
+                "  then: orders 54 (30.00) and 55 (15.00) created, order 51 corrected to 45.00,"
+                " order 52 cancelled",
+                "",
+                f"Naive (every order_date trusted): watermark {marks['naive']}, "
+                f"{dropped['naive']} rows of the later events dropped as late",
+                f"  at T = {_fmt_ts(at)}: {features('naive')}",
+                f"Ours (event-time guard, 1 day): watermark {marks['lab']}, "
+                f"{dropped['lab']} rows dropped",
+                f"  dead letter {letter['reason']}, key id {key['id']}",
+                f"  at T = {_fmt_ts(at)}: {features('lab')}",
+            ]
+        )
+        + "\n"
+    )
+
+
 DEMOS: dict[str, Callable[[SparkSession], str]] = {
     "pitfall_tumbling_window": tumbling_window_demo,
     "pitfall_double_count": double_count_demo,
     "pitfall_base64_decimal": base64_decimal_demo,
     "pitfall_processing_time": processing_time_demo,
+    "pitfall_typo_date": typo_date_demo,
 }

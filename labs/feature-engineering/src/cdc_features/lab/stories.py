@@ -226,6 +226,7 @@ def exercise_log() -> list[list[Record]]:
 
 STORY_NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # the stories' "now"
 _MIN = timedelta(minutes=1)
+_HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
 
 
@@ -286,6 +287,47 @@ def feature_stories() -> StoryLog:
     log.again(c, u)
     # 10. silence: customer 11, one order 31 days before the last read
     log.create(order(1101, 11, now - 2 * _DAY, "11.00"))
-    # 7. too late (31+ days behind everything above): customer 8 — last, so a stream drops it
-    log.create(order(801, 8, now - 45 * _DAY, "80.00"), at=now + 2 * _MIN)
+    # 7. too late (more than the 365-day recency horizon behind everything above): customer 8 —
+    # last, so a stream drops it
+    log.create(order(801, 8, now - 400 * _DAY, "80.00"), at=now + 2 * _MIN)
+    return log
+
+
+TYPO_DATE = "2099-03-09T12:00:00"  # a year typed wrong: committed on 2026-03-09
+
+
+def guard_and_recency_stories() -> StoryLog:
+    """The event-time guard and recency stories, in commit order (a stream takes them one
+    event per micro-batch, so the watermark moves between them as in production).
+
+    * customer 12: a far-future typo (year 2099) among normal traffic — a new order, an amount
+      correction, a cancellation after it — and finally the operator's correction of the typo;
+    * customers 13 and 14: silent for 45 and for 400 days;
+    * customer 15: the newest order cancelled, customer 16: the newest order deleted — the
+      previous order is the newest again (40 and 20 days back: older than the 30-day window).
+    """
+    now = STORY_NOW
+    log = StoryLog(start_lsn=5000, lsn_step=10, commit_delay=_MIN)
+    log.create(order(1401, 14, now - 400 * _DAY, "14.00"))  # then 400 days of silence
+    log.create(order(1301, 13, now - 45 * _DAY, "13.00"))  # then 45 days of silence
+    log.create(order(1501, 15, now - 40 * _DAY, "15.00"))
+    log.create(order(1601, 16, now - 20 * _DAY, "16.00"))
+    o1201 = order(1201, 12, now - 3 * _DAY, "50.00")
+    log.create(o1201)
+    log.create(item(12011, 1201, 12, 2, "5.00"), at=now - 3 * _DAY + _MIN)
+    o1502 = order(1502, 15, now - 2 * _DAY, "15.50")
+    log.create(o1502)
+    o1602 = order(1602, 16, now - 2 * _DAY, "16.50")
+    log.create(o1602)
+    typo = order(1202, 12, TYPO_DATE, "99.00")
+    log.create(typo, at=now - _DAY)  # committed today, dated 2099
+    log.create(item(12021, 1202, 12, 1, "99.00"), at=now - _DAY)
+    log.create(order(1203, 12, now - _DAY + _MIN, "20.00"))  # normal traffic after the typo
+    log.change(o1201, at=now - _DAY + 2 * _MIN, total_amount="45.00")
+    o1204 = order(1204, 12, now - 12 * _HOUR, "10.00")
+    log.create(o1204)
+    log.change(o1204, at=now - 12 * _HOUR + _MIN, status="cancelled")
+    log.change(o1502, at=now - 11 * _HOUR, status="cancelled")  # the newest order of 15
+    log.delete(o1602, at=now - 10 * _HOUR)  # the newest order of 16
+    log.change(typo, at=now - 9 * _HOUR, order_date=now - 22 * _HOUR)  # the fix
     return log

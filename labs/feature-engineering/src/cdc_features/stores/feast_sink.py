@@ -23,19 +23,22 @@ keeps increasing across restarts. The features pushed with a timestamp are compu
 that timestamp, so every Feast row is exactly the definition evaluated at its own
 ``event_timestamp``.
 
-**Decay.** A 30-day count falls without any new event. Pushed values are exact for reads
-during the UTC day of their timestamp; when the clock enters a new UTC day, the sink
-re-pushes every entity whose last pushed value was non-zero (kept in the sorted set
-``feast:active:<view>``), so Feast follows the decay as long as the stream runs.
-``FeastSink.refresh`` does the same from a daily job for a quiet stream; between,
-the lab's own Redis read (which applies the window at read time) is the source of truth.
+**Decay.** A 30-day count falls without any new event, and recency (``last_order_ts``) turns
+null 365 days after the last order. Pushed values are exact for reads during the UTC day of
+their timestamp. The sink remembers, per entity, when its pushed value next changes without an
+event (the sorted set ``feast:active:<view>``, score = that time in µs): the next UTC day while
+a 30-day or 7-day sum is non-zero, else the day the customer's last order leaves the 365-day
+horizon. Every push also re-pushes the entities whose time has come, so Feast follows the decay
+as long as the stream runs, with no push at all for a customer who is merely silent.
+``FeastSink.refresh`` does the same from a daily job for a quiet stream; between, the lab's
+own Redis read (which applies the windows at read time) is the source of truth.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,6 +47,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdc_features.core.definitions import CustomerFeatures, ProductFeatures
+from cdc_features.core.spec import RECENCY
 from cdc_features.stores import feast_store
 from cdc_features.stores.layout import from_micros, to_micros
 from cdc_features.stores.redis_store import (
@@ -112,28 +116,48 @@ def _changed(batch_df: DataFrame, column: str, cap: int) -> tuple[list[int], dat
     return sorted(int(r[column]) for r in rows), commit
 
 
-def _track(
-    client: redis.Redis, view: str, at: datetime, entities: Sequence[tuple[int, bool]]
-) -> None:
-    """Remember which entities hold a non-zero value in Feast (they must decay)."""
+def _next_day(at: datetime) -> datetime:
+    day = at.astimezone(UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def customer_due(f: CustomerFeatures, at: datetime) -> datetime | None:
+    """When a customer's pushed features next change without an event of its own: the next
+    UTC day while its 30-day sums are non-zero, else the day its last order leaves the
+    recency horizon; ``None``: never (nothing to decay)."""
+    if f.order_count_30d > 0:
+        return _next_day(at)
+    if f.last_order_ts is not None:
+        last = f.last_order_ts.astimezone(UTC).date() + timedelta(days=RECENCY.horizon_days)
+        return datetime(last.year, last.month, last.day, tzinfo=UTC)
+    return None
+
+
+def product_due(f: ProductFeatures, at: datetime) -> datetime | None:
+    """The next UTC day while the product's 7-day sums are non-zero; else never."""
+    return _next_day(at) if f.units_sold_7d > 0 else None
+
+
+def _track(client: redis.Redis, view: str, entities: Sequence[tuple[int, datetime | None]]) -> None:
+    """Remember when each entity's pushed value next changes by itself (``None``: never)."""
     key = f"feast:active:{view}"
     pipe = client.pipeline(transaction=False)
-    for entity_id, nonzero in entities:
-        if nonzero:
-            pipe.zadd(key, {str(entity_id): to_micros(at)})
+    for entity_id, due in entities:
+        if due is not None:
+            pipe.zadd(key, {str(entity_id): to_micros(due)})
         else:
             pipe.zrem(key, str(entity_id))
     pipe.execute()
 
 
-def _day_changed(client: redis.Redis, view: str, at: datetime) -> bool:
-    key = f"feast:day:{view}"
-    day = at.strftime("%Y%m%d")
-    previous = cast(bytes | None, client.getset(key, day))
-    return previous is not None and previous.decode() != day
+def due_ids(client: redis.Redis, view: str, at: datetime) -> list[int]:
+    """Entities whose pushed value has changed by itself by ``at`` (to be re-pushed)."""
+    members = cast(list[bytes], client.zrangebyscore(f"feast:active:{view}", "-inf", to_micros(at)))
+    return sorted(int(m) for m in members)
 
 
 def active_ids(client: redis.Redis, view: str) -> list[int]:
+    """Entities with a pushed value that will still change by itself (decay or recency)."""
     members = cast(list[bytes], client.zrange(f"feast:active:{view}", 0, -1))
     return sorted(int(m) for m in members)
 
@@ -175,8 +199,7 @@ class FeastSink:
         _track(
             self.client,
             feast_store.CUSTOMER_VIEW,
-            at,
-            [(f.customer_id, f.order_count_30d > 0) for f in features],
+            [(f.customer_id, customer_due(f, at)) for f in features],
         )
         return features
 
@@ -191,8 +214,7 @@ class FeastSink:
         _track(
             self.client,
             feast_store.PRODUCT_VIEW,
-            at,
-            [(f.product_id, f.units_sold_7d > 0) for f in features],
+            [(f.product_id, product_due(f, at)) for f in features],
         )
         return features
 
@@ -201,9 +223,7 @@ class FeastSink:
         if not ids:
             return
         at = next_push_time(self.client, view, newest_commit)
-        if _day_changed(self.client, view, at):
-            ids = sorted(set(ids) | set(active_ids(self.client, view)))
-        push(ids, at)
+        push(sorted(set(ids) | set(due_ids(self.client, view, at))), at)
 
     # region push_to_feast
     def push_to_feast(self, batch_df: DataFrame, batch_id: int) -> None:
@@ -213,7 +233,7 @@ class FeastSink:
             # absolute tiles, executor-side
             write_to_feature_store(batch_df, batch_id, store=self.config.redis)
             # Only the ids of the customers this batch changed reach the driver; their
-            # 30-day features are read back from the tiles at the stream clock and pushed
+            # features are read back from the tiles at the stream clock and pushed
             # with a timestamp newer than the last push, so Feast never skips them.
             self._push_with_decay(
                 batch_df, "customer_id", feast_store.CUSTOMER_VIEW, self._push_customers
@@ -235,14 +255,14 @@ class FeastSink:
             batch_df.unpersist()
 
     def refresh(self, at: datetime) -> tuple[int, int]:
-        """Re-push every entity whose Feast value is non-zero, read at ``at`` (a daily job for
-        a quiet stream). Returns the numbers of customers and products pushed."""
+        """Re-push every entity whose Feast value has changed by itself by ``at`` (a daily job
+        for a quiet stream). Returns the numbers of customers and products pushed."""
         counts = []
         for view, push in (
             (feast_store.CUSTOMER_VIEW, self._push_customers),
             (feast_store.PRODUCT_VIEW, self._push_products),
         ):
-            ids = active_ids(self.client, view)
+            ids = due_ids(self.client, view, at)
             if ids:
                 push(ids, next_push_time(self.client, view, at))
             counts.append(len(ids))

@@ -22,6 +22,7 @@ from cdc_features.core.definitions import (
     Tile,
     customer_features_from_tiles,
     product_features_from_lines,
+    recency_of_tiles,
 )
 from cdc_features.stores.layout import LINE_COLUMNS, TILE_COLUMNS
 
@@ -90,7 +91,11 @@ class MemoryStore:
             for (cid, _), tile in self.tiles.items():
                 if cid in wanted:
                     tiles[cid].append(tile)
-        return {c: customer_features_from_tiles(c, ts, at) for c, ts in sorted(tiles.items())}
+        # every tile is kept here, so the recency facts are those of the tiles themselves
+        return {
+            c: customer_features_from_tiles(c, ts, recency_of_tiles(ts), at)
+            for c, ts in sorted(tiles.items())
+        }
 
     def product_features(self, ids: Iterable[int], at: datetime) -> dict[int, ProductFeatures]:
         wanted = set(ids)

@@ -8,19 +8,21 @@ a Lua script, so every write is atomic and conditional:
 * **LSN guard.** A customer's hash ``co:{customer_id}`` holds one field per order; a fact
   replaces it only when its ``(lsn, rank)`` is higher. A replayed record, a duplicated
   delivery or a re-sent Debezium event changes nothing, in any number and any order.
-* **Event-time guard** (:func:`cdc_features.core.definitions.can_count`). The hash keeps
-  the newest order time its facts carried (``_newest_us``). A fact whose day is more than
-  ``window_days - 1`` days older than that cannot count at any read time at or after the
-  newest event, so it is stored inactive (it still supersedes older versions of its
-  order: an order moved back in time must leave the window). The script reports it as
-  ``late``.
+* **Late facts** (:func:`cdc_features.core.definitions.can_count`). The hash keeps the
+  newest order time its facts carried (``_newest_us``). A fact whose day is more than
+  ``horizon_days - 1`` days (recency's 365) older than that cannot count at any read time at
+  or after the newest event, so it is stored inactive (it still supersedes older versions of
+  its order: an order moved back in time must leave). The script reports it as ``late``. A
+  fact without ``order_ts`` (the parser's event-time guard found the date implausible) is
+  inactive and moves no clock.
 * **Pruning.** When ``_newest_us`` reaches a new day, fields whose ``keep_us`` (the newest
   order time among every version the field was offered) is outside the window go. A
   pruned order cannot come back: any replay of one of its versions is as old, hence late.
-* **Expiry.** ``EXPIREAT`` the end of the newest day + ``ttl_days`` (never earlier than now +
-  ``min_ttl_seconds``): a customer silent for 31 days has no fact that could count.
+* **Expiry.** ``EXPIREAT`` the end of the newest day + ``ttl_days`` (366; never earlier than
+  now + ``min_ttl_seconds``): a customer silent that long has no fact that could count.
 
-The features are computed when read, from the active facts of the window
+The features are computed when read, from the active facts: the 30-day sums from those of
+the window, recency from those of the 365-day horizon
 (:func:`cdc_features.core.definitions.customer_features_from_tiles`, one tile per order).
 """
 
@@ -40,6 +42,7 @@ from cdc_features.core.definitions import (
     CustomerFeatures,
     ProductFeatures,
     customer_features_from_tiles,
+    recency_of_tiles,
 )
 from cdc_features.core.spec import CUSTOMER, ORDER_FACTS_PREFIX
 from cdc_features.stores.layout import (
@@ -51,17 +54,18 @@ from cdc_features.stores.layout import (
 from cdc_features.stores.redis_store import MIN_TTL_SECONDS, RedisFeatureReader
 
 # KEYS[1] = the customer's hash. ARGV: order_id, lsn, rank, active (0/1), amount (text, empty
-# for a retraction), order_ts_us, window_days, ttl_days, now (unix s), min_ttl_seconds.
+# for a retraction), order_ts_us (empty: no plausible order_date), horizon_days, ttl_days,
+# now (unix s), min_ttl_seconds.
 # Returns 1 (applied), 2 (applied inactive: late) or 0 (superseded: an equal or newer version
 # is stored). LSNs and times are compared as decimal text or as Lua numbers (doubles: exact
 # for µs timestamps and PostgreSQL LSNs below 2^53).
 APPLY_FACT = """
 local key, field = KEYS[1], ARGV[1]
 local lsn, rank, active, amount, ts_text = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
-local window, ttl_days = tonumber(ARGV[7]), tonumber(ARGV[8])
+local horizon, ttl_days = tonumber(ARGV[7]), tonumber(ARGV[8])
 local now, min_ttl = tonumber(ARGV[9]), tonumber(ARGV[10])
 local DAY_US, DAY_S = 86400000000, 86400
-local ts = tonumber(ts_text)
+local ts = tonumber(ts_text) -- nil: a version without a plausible order_date (inactive)
 
 local function newer(a, b) -- decimal texts of non-negative integers
   if #a ~= #b then return #a > #b end
@@ -69,15 +73,15 @@ local function newer(a, b) -- decimal texts of non-negative integers
 end
 
 local newest = tonumber(redis.call('HGET', key, '_newest_us') or '')
-if newest == nil or ts > newest then
+if ts ~= nil and (newest == nil or ts > newest) then
   newest = ts
   redis.call('HSET', key, '_newest_us', ts_text)
 end
-local newest_day = math.floor(newest / DAY_US)
-local first_day = newest_day - (window - 1)
-local late = math.floor(ts / DAY_US) < first_day
+local first_day = nil
+if newest ~= nil then first_day = math.floor(newest / DAY_US) - (horizon - 1) end
+local late = ts ~= nil and first_day ~= nil and math.floor(ts / DAY_US) < first_day
 
-local result, keep = 1, ts
+local result, keep = 1, ts or 0
 local old = redis.call('HGET', key, field)
 if old then
   local olsn, orank, ohead, okeep = string.match(old, '^(%d+)|(%d+)|(.*)|(-?%d+)$')
@@ -86,7 +90,8 @@ if old then
   if not (newer(lsn, olsn) or (lsn == olsn and rank > tonumber(orank))) then
     result = 0
     if keep ~= stored_keep then
-      redis.call('HSET', key, field, olsn .. '|' .. orank .. '|' .. ohead .. '|' .. keep)
+      redis.call('HSET', key, field, olsn .. '|' .. orank .. '|' .. ohead .. '|'
+        .. string.format('%d', keep))
     end
   end
 end
@@ -99,23 +104,26 @@ if result == 1 then
     .. string.format('%d', keep))
 end
 
-local pruned = tonumber(redis.call('HGET', key, '_pruned_day') or '')
-if pruned == nil or newest_day > pruned then
-  local all = redis.call('HGETALL', key)
-  for i = 1, #all, 2 do
-    local name = all[i]
-    if string.sub(name, 1, 1) ~= '_' then
-      local k = tonumber(string.match(all[i + 1], '|(-?%d+)$'))
-      if math.floor(k / DAY_US) < first_day then
-        redis.call('HDEL', key, name)
+local expires = now + min_ttl
+if first_day ~= nil then
+  local newest_day = first_day + (horizon - 1)
+  local pruned = tonumber(redis.call('HGET', key, '_pruned_day') or '')
+  if pruned == nil or newest_day > pruned then
+    local all = redis.call('HGETALL', key)
+    for i = 1, #all, 2 do
+      local name = all[i]
+      if string.sub(name, 1, 1) ~= '_' then
+        local k = tonumber(string.match(all[i + 1], '|(-?%d+)$'))
+        if math.floor(k / DAY_US) < first_day then
+          redis.call('HDEL', key, name)
+        end
       end
     end
+    redis.call('HSET', key, '_pruned_day', string.format('%d', newest_day))
   end
-  redis.call('HSET', key, '_pruned_day', string.format('%d', newest_day))
+  local day_based = (newest_day + 1 + ttl_days) * DAY_S
+  if day_based > expires then expires = day_based end
 end
-
-local expires = (newest_day + 1 + ttl_days) * DAY_S
-if expires < now + min_ttl then expires = now + min_ttl end
 redis.call('EXPIREAT', key, string.format('%d', expires))
 return result
 """
@@ -134,7 +142,7 @@ class FactRecord:
     rank: int
     active: bool
     amount: str | None  # decimal text with 2 places; None for a retraction
-    order_ts_us: int
+    order_ts_us: int | None  # None: the event-time guard found no plausible order_date
     commit_ms: int | None
 
 
@@ -166,7 +174,7 @@ def decode_fact(value: bytes | str) -> FactRecord:
             int(data["rank"]),
             bool(data["active"]),
             None if data.get("amount") is None else str(data["amount"]),
-            int(data["order_ts_us"]),
+            None if data["order_ts_us"] is None else int(data["order_ts_us"]),
             None if data.get("commit_ms") is None else int(data["commit_ms"]),
         )
     except (ValueError, TypeError, KeyError) as exc:
@@ -177,8 +185,8 @@ def decode_fact(value: bytes | str) -> FactRecord:
 class FactStoreConfig:
     """Where the facts go and how long they live (the windows come from the feature spec)."""
 
-    window_days: int = CUSTOMER.window_days
-    ttl_days: int = CUSTOMER.ttl_days
+    horizon_days: int = CUSTOMER.lookback_days  # the longest lookback: recency's 365 days
+    ttl_days: int = CUSTOMER.lookback_days + 1
     min_ttl_seconds: int = MIN_TTL_SECONDS
 
 
@@ -207,8 +215,8 @@ class OrderFactStore:
                     f.rank,
                     1 if f.active else 0,
                     f.amount or "",
-                    f.order_ts_us,
-                    cfg.window_days,
+                    "" if f.order_ts_us is None else f.order_ts_us,
+                    cfg.horizon_days,
                     cfg.ttl_days,
                     now_s,
                     cfg.min_ttl_seconds,
@@ -239,7 +247,7 @@ class OrderFactsReader:
             replies = cast(list[dict[Any, Any]], pipe.execute())
             for cid, fields in zip(chunk, replies, strict=True):
                 tiles = order_fact_tiles(decode_order_facts(fields))
-                out[cid] = customer_features_from_tiles(cid, tiles, at)
+                out[cid] = customer_features_from_tiles(cid, tiles, recency_of_tiles(tiles), at)
         return out
 
     def product_features(self, ids: Iterable[int], at: datetime) -> dict[int, ProductFeatures]:
