@@ -394,14 +394,17 @@ def run_setting(
 
 
 def _committed_and_end(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
-    """The writer group's committed offset and the topic's end offset (partition 0)."""
-    from confluent_kafka import Consumer, TopicPartition
+    """The writer group's committed offset and the topic's end offset (partition 0); (-1, -1)
+    while the broker cannot tell yet (no topic, the group's coordinator still loading)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
         [tp] = consumer.committed([TopicPartition(topic, 0)], timeout=10)
         _, end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         return max(tp.offset, 0), end
+    except KafkaException:
+        return -1, -1
     finally:
         consumer.close()
 

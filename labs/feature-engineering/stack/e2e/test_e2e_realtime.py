@@ -172,3 +172,43 @@ def test_realtime_mode_path_end_to_end(stack: Stack, spark: Any, store: redis.Re
         query.stop()
         writer.stop()
     assert os.path.exists(work / "checkpoints" / "customer_order_facts" / "offsets")
+
+
+def test_realtime_mode_refuses_the_stateful_customer_query(
+    stack: Stack, spark: Any, tmp_path: Path
+) -> None:
+    """The micro-batch job's customer query (daily tiles: a windowed aggregation with a
+    watermark) under ``trigger(realTime=...)`` fails with the allowlist error on Spark 4.2.0,
+    and so does a ``foreachBatch`` sink: why the low-latency path is stateless and writes to
+    Kafka. (Spark 4.3.0 allowlists aggregations: this test tells when the pin moves.)"""
+    from cdc_features.core.envelope import parse_order_events
+    from cdc_features.core.features import compute_customer_features
+    from cdc_features.job.realtime import RealtimeConfig, read_orders
+
+    config = RealtimeConfig(stack.env()["KAFKA_BOOTSTRAP"], tmp_path, topic_prefix=PREFIX)
+    tiles = compute_customer_features(parse_order_events(read_orders(spark, config)).events)
+    errors = {}
+    for name, writer in {
+        "aggregation": tiles.writeStream.format("console"),
+        "foreachBatch": read_orders(spark, config).writeStream.foreachBatch(lambda df, i: None),
+    }.items():
+        query = (
+            writer.outputMode("update")
+            .option("checkpointLocation", str(tmp_path / name))
+            .trigger(realTime="5 seconds")  # type: ignore[call-overload]
+        )
+        try:
+            started = query.start()
+            deadline = time.monotonic() + 120
+            while started.exception() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            error = str(started.exception())
+            started.stop()
+        except Exception as exc:  # noqa: BLE001 - refused at start: the error is the result
+            error = str(exc)
+        errors[name] = error
+        print(f"Real-Time Mode, {name}: {error.splitlines()[0][:600]}")
+    assert "STREAMING_REAL_TIME_MODE.OPERATOR_OR_SINK_NOT_IN_ALLOWLIST" in errors["aggregation"]
+    for operator in ("HashAggregateExec", "StateStoreSaveExec"):
+        assert operator in errors["aggregation"], errors["aggregation"][:2000]
+    assert "STREAMING_REAL_TIME_MODE" in errors["foreachBatch"], errors["foreachBatch"][:2000]
