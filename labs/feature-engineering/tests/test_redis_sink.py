@@ -492,6 +492,8 @@ def test_a_batched_read_is_one_round_trip_and_equals_the_single_reads(
         for c in range(1, 301)
         for n in range(c % 5)
     ]
+    for i, row in enumerate(rows):  # spends of any cents, summed exactly by the store
+        row["total_spend"] = Decimal(i * 7919 % 1_000_003) / 100
     _write_rows(store, config, rows)
     at = datetime.now(UTC)
     ids = list(range(1, 351))  # 50 of them never ordered

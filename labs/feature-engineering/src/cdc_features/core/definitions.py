@@ -35,6 +35,7 @@ __all__ = [
     "Tile",
     "can_count",
     "customer_features_from_tiles",
+    "customer_features_from_totals",
     "last_order_in_horizon",
     "product_features_from_lines",
     "recency_of_tiles",
@@ -183,9 +184,26 @@ def customer_features_from_tiles(
             continue
         count += tile.order_count
         total += tile.total_spend
-    last_ts = last_order_in_horizon(recency, at)
-    total = total.quantize(CENTS)
+    return customer_features_from_totals(
+        customer_id, count, total, last_order_in_horizon(recency, at), at
+    )
+
+
+def customer_features_from_totals(
+    customer_id: int,
+    order_count: int,
+    total_spend: Decimal,
+    last_order_ts: datetime | None,
+    at: datetime,
+) -> CustomerFeatures:
+    """The customer's features at ``at`` from the sums of the tiles of the 30-day window
+    ending with ``at``'s UTC day (a store that sums them where they are stored passes its
+    sums) and the newest order time in the 365-day horizon (``None`` when none)."""
+    at = _utc(at)
+    total = total_spend.quantize(CENTS)
+    count = order_count
     avg = (total / count).quantize(CENTS, rounding=ROUND_HALF_EVEN) if count else None
+    last_ts = _utc(last_order_ts) if last_order_ts is not None else None
     days_since = (at - last_ts) // ONE_DAY if last_ts is not None else None
     return CustomerFeatures(customer_id, count, total, avg, last_ts, days_since)
 

@@ -69,7 +69,8 @@ DRAIN_LISTENER_BUS = Workaround(
         "calls the Python listener through Py4J. When the Python process exits right after "
         "Pipeline.stop(), the JVM logs 'ERROR StreamingQueryListenerBus: Listener "
         "PythonStreamingQueryListenerWrapper threw an exception' with a Py4J stack trace "
-        "(reproduced: three micro-batches, stop, exit). PySpark has no public wait, so the "
+        "(reproduced: three micro-batches, stop, exit; on 4.2.0 too, 3 runs of 3 without "
+        "the wait, 0 with it). PySpark has no public wait, so the "
         "driver waits on SparkContext.listenerBus().waitUntilEmpty(), a JVM method Spark "
         "marks private[spark]."
     ),

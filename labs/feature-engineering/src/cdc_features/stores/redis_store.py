@@ -10,9 +10,10 @@ with 0 orders loses its field and its day leaves the customer's recency set (``Z
 inactive product line is ``HDEL``-ed (an empty hash disappears).
 
 Reads are batched: :func:`read_customer_features_many` reads any number of customers in one
-round trip (the read-only function ``cdc_read_customers`` returns each customer's tiles of
-the window and its newest recency day), :func:`read_product_features_many` any number of
-products (their product-day hashes, pipelined); the features are computed at read time.
+round trip (the read-only function ``cdc_read_customers`` returns the sums of each
+customer's tiles in the window and its newest recency day), and
+:func:`read_product_features_many` any number of products (their product-day hashes,
+pipelined); the windows are chosen at read time.
 
 Configuration is a :class:`RedisConfig` value: the job builds it on the driver and the sink
 functions receive it as an argument (bound with ``functools.partial``), so it travels to
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol, cast
 
@@ -34,8 +36,7 @@ from pyspark.sql import DataFrame, Row
 from cdc_features.core.definitions import (
     CustomerFeatures,
     ProductFeatures,
-    Recency,
-    customer_features_from_tiles,
+    customer_features_from_totals,
     product_features_from_lines,
     window_days,
 )
@@ -47,7 +48,6 @@ from cdc_features.stores.layout import (
     customer_key,
     decode_lines,
     decode_recency,
-    decode_tiles,
     encode_line,
     encode_tile,
     entity_id_of,
@@ -83,9 +83,10 @@ READ_CALL_CUSTOMERS = 500
 #:
 #: ``cdc_read_customers`` (read-only) KEYS = tile hash and recency set of each customer, in
 #: pairs; ARGV = first and last day of the window (``yyyymmdd``), lowest and highest recency
-#: score of the horizon (µs). Returns, per customer, the window's ``{day, tile, ...}`` and
-#: the newest recency ``{day, score}`` (empty when none). Its keys are in different hash
-#: slots: on a Redis Cluster, read with one call per customer and slot instead.
+#: score of the horizon (µs). Returns, per customer, ``{order count, spend in cents, {day,
+#: score}}``: the sums of the tiles whose day is in the window (exact: whole numbers far
+#: below 2^53) and the newest recency day in the horizon (``{}`` when none). Its keys are in
+#: different hash slots: on a Redis Cluster, read with one call per customer instead.
 FUNCTIONS = """#!lua name=cdc_features
 -- days since 1970-01-01 of a 'yyyymmdd' text (proleptic Gregorian calendar)
 local function day_number(text)
@@ -132,16 +133,17 @@ local function read_customers(keys, args)
   local out = {}
   for i = 1, #keys, 2 do
     local fields = redis.call('HGETALL', keys[i])
-    local window = {}
+    local count, cents = 0, 0
     for j = 1, #fields, 2 do
       if fields[j] >= first and fields[j] <= last then
-        window[#window + 1] = fields[j]
-        window[#window + 1] = fields[j + 1]
+        local n, spend = string.match(fields[j + 1], '^([^|]*)|([^|]*)|')
+        count = count + tonumber(n)
+        -- money is stored with exactly 2 places: without its point it is whole cents
+        cents = cents + tonumber((string.gsub(spend, '%.', '')))
       end
     end
-    out[#out + 1] = window
-    out[#out + 1] = redis.call(
-      'ZREVRANGEBYSCORE', keys[i + 1], high, low, 'WITHSCORES', 'LIMIT', 0, 1)
+    out[#out + 1] = {count, cents, redis.call(
+      'ZREVRANGEBYSCORE', keys[i + 1], high, low, 'WITHSCORES', 'LIMIT', 0, 1)}
   end
   return out
 end
@@ -311,9 +313,9 @@ def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:
         client.close()
 
 
-def _recency(reply: list[bytes]) -> list[Recency]:
-    """The recency fact of a ``[member, score]`` reply (none when empty)."""
-    return [decode_recency(reply[0], float(reply[1]))] if reply else []
+def _newest(reply: list[bytes]) -> datetime | None:
+    """The order time of a ``[member, score]`` recency reply (``None`` when empty)."""
+    return decode_recency(reply[0], float(reply[1])).last_order_ts if reply else None
 
 
 def _call_with_functions(client: redis.Redis, queue: Callable[[Any], None]) -> list[Any]:
@@ -338,11 +340,11 @@ def read_customer_features_many(
     """The features of any number of customers at read time ``at`` (timezone-aware UTC),
     in one round trip.
 
-    The Redis function ``cdc_read_customers`` returns, per customer, the tiles of the
-    30 days that end with ``at``'s UTC day (one field of its tile hash per day) and the
-    newest day of its 365-day recency set. The rolling sums and ``days_since_last_order``
-    are computed here, at read time, so a customer who stopped ordering decays to zero
-    without any new event while recency keeps the last order.
+    The window is chosen now: the 30 UTC days that end with ``at``'s day. The Redis
+    function ``cdc_read_customers`` sums, per customer, the tiles of those days in its
+    tile hash (count and cents) and returns the newest day of its 365-day recency set;
+    the features follow from these here. A customer who stopped ordering decays to zero
+    without any new event, while recency keeps the last order.
     """
     first, last = window_days(at, CUSTOMER.window_days)
     low, high = recency_score_range(at)
@@ -355,10 +357,10 @@ def read_customer_features_many(
                 keys += [customer_key(cid), recency_key(cid)]
             pipe.fcall_ro("cdc_read_customers", len(keys), *keys, *args)
 
-    replies = [part for call in _call_with_functions(client, queue) for part in call]
+    replies = [sums for call in _call_with_functions(client, queue) for sums in call]
     return [
-        customer_features_from_tiles(cid, decode_tiles(tiles), _recency(newest), at)
-        for cid, tiles, newest in zip(customer_ids, replies[::2], replies[1::2], strict=True)
+        customer_features_from_totals(cid, count, Decimal(cents).scaleb(-2), _newest(newest), at)
+        for cid, (count, cents, newest) in zip(customer_ids, replies, strict=True)
     ]
 
 
