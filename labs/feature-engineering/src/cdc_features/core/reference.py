@@ -349,9 +349,7 @@ def future_event_time(change: Change) -> bool:
     return change.table == "orders" and change.future_after
 
 
-def _valid_changes(
-    raw_values: Iterable[Mapping[str, Any]], default_scale: int
-) -> Iterator[Change]:
+def _valid_changes(raw_values: Iterable[Mapping[str, Any]], default_scale: int) -> Iterator[Change]:
     for record in raw_values:
         try:
             yield parse_change(record, default_scale)

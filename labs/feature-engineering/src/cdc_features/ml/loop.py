@@ -370,3 +370,25 @@ def run_loop(
         "total": done - started,
     }
     return LoopResult(task, rows, split, stream, training, models, metrics, skew, seconds)
+
+
+def metrics_table(result: LoopResult) -> str:
+    """The metric table of a run (Markdown), as ``bench/results/ml.md`` shows it."""
+    lines = [
+        "| Training set | Train rows | Test rows | Offline AUC | Served AUC "
+        "| Offline log loss | Served log loss |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m in result.metrics.values():
+        lines.append(
+            f"| {m.training_set} | {m.train_rows:,} | {m.test_rows:,} | {m.offline_auc:.3f} "
+            f"| {m.served_auc:.3f} | {m.offline_log_loss:.3f} | {m.served_log_loss:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def served_equal_to_training(result: LoopResult, training_set: str = PIT) -> tuple[int, int]:
+    """(rows whose served features equal the training set's row, rows)."""
+    rows = result.training[training_set]
+    equal = sum(1 for key, served in result.stream.served.items() if rows[key] == served.features)
+    return equal, len(result.stream.served)

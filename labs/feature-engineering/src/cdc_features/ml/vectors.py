@@ -1,12 +1,12 @@
 """The model's input vector, made from a customer's features the same way in training and
 in serving (one function, so the two cannot drift apart).
 
-| position | name | from |
-|---|---|---|
-| 0 | ``order_count_30d`` | as read |
-| 1 | ``log_total_spend_30d`` | ``ln(1 + total_spend_30d)`` |
-| 2 | ``log_avg_order_value_30d`` | ``ln(1 + avg_order_value_30d)``, 0 without orders in the window |
-| 3 | ``log_days_since_last_order`` | ``ln(1 + days)``, days clipped to 0…365; no order in the recency horizon counts as 366 days |
+0. ``order_count_30d`` — as read;
+1. ``log_total_spend_30d`` — ``ln(1 + total_spend_30d)``;
+2. ``log_avg_order_value_30d`` — ``ln(1 + avg_order_value_30d)``, 0 without orders in the
+   window;
+3. ``log_days_since_last_order`` — ``ln(1 + days)``, days clipped to 0…365; no order in the
+   recency horizon counts as 366 days.
 
 Money is ``Decimal`` in the features and becomes a float only here.
 """
