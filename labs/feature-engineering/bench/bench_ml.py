@@ -91,7 +91,7 @@ def report(result: LoopResult, load_start: float, load_end: float) -> str:
             f"- Point-in-time: offline and served differ by {abs(pit.offline_auc - pit.served_auc):.3f} "
             f"AUC — every served vector equals its training row ({equal:,} of {served:,}).",
             f"- Naive: offline AUC {naive.offline_auc - pit.offline_auc:+.3f} above the "
-            f"point-in-time model, served {naive.served_auc - naive.offline_auc:+.3f} below its "
+            f"point-in-time model, served {naive.offline_auc - naive.served_auc:.3f} below its "
             f"own offline number; served log loss {naive.served_log_loss / pit.served_log_loss:.1f}× "
             f"the point-in-time model's. Its training rows equal the served vectors in "
             f"{naive_equal:,} of {served:,} rows.",
