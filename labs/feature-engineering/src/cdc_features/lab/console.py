@@ -79,9 +79,11 @@ def format_score_table(scores: Iterable[Score]) -> str:
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
     ]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+
+    def line(cells: tuple[str, str, str]) -> str:  # numbers right-aligned, the vector left
+        return f"{cells[0].rjust(widths[0])}  {cells[1].rjust(widths[1])}  {cells[2]}"
+
+    return "\n".join([line(header), *(line(r) for r in rows)])
 
 
 class ConsoleFeatureView:

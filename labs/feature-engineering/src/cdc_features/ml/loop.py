@@ -41,7 +41,7 @@ from cdc_features.core.debezium_json import Record
 from cdc_features.core.definitions import CustomerFeatures
 from cdc_features.core.reference import ReferenceLog
 from cdc_features.job.queries import start_customer_query
-from cdc_features.job.sinks import SinkSet
+from cdc_features.job.sinks import SinkSet, write_noop
 from cdc_features.ml.model import LinearModel, auc, log_loss, train
 from cdc_features.ml.scorer import Scorer, Served
 from cdc_features.ml.task import TASK, LabelRow, Task, build_labels, commit_span, label_times
@@ -108,8 +108,16 @@ def cut_positions(log: ReferenceLog, n_records: int, times: Sequence[datetime]) 
 
 
 class LossySink:
-    """A foreachBatch function that silently loses every micro-batch while :attr:`losing`
-    is set — a broken sink, for showing what the skew monitor sees."""
+    """A foreachBatch function that loses the writes of every micro-batch while
+    :attr:`losing` is set — a broken sink, for showing what the skew monitor sees.
+
+    The lost batch is still computed (and discarded): Spark 4.1 fails a stateful query whose
+    ``foreachBatch`` function returns without reading its DataFrame
+    (``STATE_STORE_COMMIT_VALIDATION_FAILED``: the state stores of the batch never commit), so
+    a sink that skips a batch outright stops the query instead of losing data silently. The
+    silent loss is a sink that runs and writes nowhere — a wrong database, a pipeline never
+    executed, an exception swallowed after the computation.
+    """
 
     def __init__(self, sink: BatchFunction) -> None:
         self.sink = sink
@@ -119,6 +127,7 @@ class LossySink:
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         if self.losing:
             self.lost += 1
+            write_noop(batch_df, batch_id)
             return
         self.sink(batch_df, batch_id)
 
