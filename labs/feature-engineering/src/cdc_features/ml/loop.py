@@ -154,10 +154,13 @@ def serve_history(
     with_feast: bool = True,
     monitor: SkewMonitor | None = None,
     lose_chunks: Collection[int] = (),
+    to_end: bool = True,
 ) -> StreamRun:
     """Replay ``records`` through the customer query, cut at the label times of ``rows``;
     after each cut read the population of that time from the store (see the module
-    docstring). ``lose_chunks``: indexes of cuts whose micro-batches the sink loses."""
+    docstring). ``lose_chunks``: indexes of cuts whose micro-batches the sink loses;
+    ``to_end``: also process the rest of the history after the last label time (the store
+    then holds "today's" values)."""
     import redis
 
     started = time.monotonic()
@@ -208,8 +211,9 @@ def serve_history(
                 _refresh_at(feast_sink, at)
             for cid, read in scorer.read(population[at], at).items():
                 served[(cid, at)] = read
-        feed(records[start:], config.input_dir, len(times))  # type: ignore[arg-type]
-        query.processAllAvailable()
+        if to_end:
+            feed(records[start:], config.input_dir, len(times))  # type: ignore[arg-type]
+            query.processAllAvailable()
     finally:
         query.stop()
         if feast_sink is not None:
