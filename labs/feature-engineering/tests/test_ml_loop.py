@@ -129,6 +129,8 @@ def test_the_results_file_and_the_saved_model_are_this_run(loop: LoopResult) -> 
     text = RESULTS.read_text(encoding="utf-8")
     assert metrics_table(loop) in text, "bench/results/ml.md is stale: run npm run bench:ml"
     assert f"label rate {label_rate(loop.rows):.1%}" in text
+    rate = f"{100 * label_rate(loop.rows):.1f} % of {len(loop.rows):,} rows"
+    assert rate in (LAB_DIR / "ML.md").read_text(encoding="utf-8"), f"ML.md: {rate}"
     saved = LinearModel.load(MODEL)
     trained = loop.models[PIT]
     assert saved.features == trained.features
