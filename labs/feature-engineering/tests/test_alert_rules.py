@@ -63,6 +63,8 @@ def test_every_alert_has_a_unit_test_that_sees_it_fire() -> None:
         ("EndToEndLagHigh", "> 60", "> 120"),
         ("WatermarkDropRateHigh", "> 0.01", "> 0.05"),
         ("FutureEventTime", "offset 10m", "offset 1m"),
+        ("TrainingServingSkew", "> 0.01", "> 0.05"),
+        ("TrainingServingSkew", "for: 10m", "for: 5m"),
         ("FeatureScrapeMissing", "for: 5m", "for: 10m"),
     ],
 )
@@ -90,6 +92,7 @@ def test_the_console_summary_evaluates_the_threshold_rules_of_the_file() -> None
         "FeatureDrift": ("cdc_features_psi", ">", 0.25),
         "MissingFeatures": ("cdc_features_missing_ratio", ">", 0.05),
         "StaleFeatureKeys": ("cdc_features_stale_keys", ">", 0.0),
+        "TrainingServingSkew": ("cdc_features_skew_ratio", ">", 0.01),
     }
     assert [r.name for r in console.prometheus_only] == [
         "EndToEndLagHigh",

@@ -25,7 +25,8 @@ ALLOWED = {
     "monitoring": {"core", "stores"},
     "job": {"core", "stores", "monitoring"},
     "testing": {"core", "stores", "monitoring", "job"},
-    "lab": {"core", "stores", "monitoring", "job", "testing"},
+    "ml": {"core", "stores", "monitoring", "job", "testing"},
+    "lab": {"core", "stores", "monitoring", "job", "testing", "ml"},
 }
 
 

@@ -231,3 +231,36 @@ def test_window_span_follows_days_option() -> None:
     span = timedelta(milliseconds=max(commits) - min(commits))
     assert timedelta(days=7) < span < timedelta(days=13)
     assert datetime.fromtimestamp(max(commits) / 1000, UTC) > datetime(2026, 3, 9, tzinfo=UTC)
+
+
+def test_the_bundled_log_is_what_the_generator_writes() -> None:
+    # README: python -m cdc_features.lab.generator fixtures/lab_log.jsonl.gz 2000 --seed 2026
+    #         --malformed-rate 0.01 --days 30 (options added later leave it unchanged)
+    from cdc_features.lab.replay import DEFAULT_LOG
+
+    regenerated = list(iter_log(2026, 2000, LogOptions(malformed_rate=0.01, days=30)))
+    assert regenerated == read_log(DEFAULT_LOG)
+
+
+def test_customer_lifecycles_make_customers_come_and_go() -> None:
+    def ordering(lifetime: float | None) -> tuple[int, int, int]:
+        """(customers ordering in the first 20 days, in the last 20 days, in both)."""
+        records = generate_log(3, 6_000, days=90, schemas=False, customer_lifetime_days=lifetime)
+        first: dict[int, datetime] = {}
+        last: dict[int, datetime] = {}
+        for record, payload in valid(records):
+            if payload["op"] == "c" and record["topic"].endswith(".orders"):
+                cid = payload["after"]["customer_id"]
+                commit = datetime.fromtimestamp(payload["source"]["ts_ms"] / 1000, UTC)
+                first.setdefault(cid, commit)
+                last[cid] = commit
+        start, end = min(first.values()), max(last.values())
+        early = {c for c, t in first.items() if t < start + timedelta(days=20)}
+        late = {c for c, t in last.items() if t > end - timedelta(days=20)}
+        return len(early), len(late), len(early & late)
+
+    early, late, both = ordering(None)
+    assert both > min(early, late) / 2  # without lifecycles most customers keep ordering
+    early, late, both = ordering(40.0)
+    assert early > 30 and late > 30
+    assert both < min(early, late) / 4  # with them, few of the early customers are still there

@@ -24,6 +24,7 @@ from cdc_features.monitoring import (
     metrics_text,
 )
 from cdc_features.monitoring.drift import PSI_ALERT
+from cdc_features.monitoring.skew import SKEW_ALERT
 
 LAB = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -107,6 +108,7 @@ def filled_registry(clock: Clock) -> MetricsRegistry:
     registry.set_psi("total_spend", 0.4)
     registry.set_missing("customer", 0.25, 8, 2)
     registry.set_stale_keys("customer", 1)
+    registry.set_skew("customer_features", 0.015, 200)
     return registry
 
 
@@ -171,6 +173,8 @@ def test_endpoint_serves_the_reported_values_through_prometheus_client() -> None
     assert m[("cdc_features_psi", (("feature", "total_spend"),))] == 0.4
     assert m[("cdc_features_missing_ratio", (("view", "customer"),))] == 0.25
     assert m[("cdc_features_stale_keys", (("view", "customer"),))] == 1
+    assert m[("cdc_features_skew_ratio", (("view", "customer_features"),))] == 0.015
+    assert m[("cdc_features_skew_checked_vectors", (("view", "customer_features"),))] == 200
 
 
 def test_freshness_is_computed_at_scrape_time_and_grows_without_new_events() -> None:
@@ -265,6 +269,11 @@ def test_alert_rules_use_only_exported_series() -> None:
 def test_the_python_psi_alert_level_is_the_rules_file_threshold() -> None:
     [drift] = [r for r in load_rules() if r.name == "FeatureDrift"]
     assert drift.threshold == ("cdc_features_psi", ">", PSI_ALERT)
+
+
+def test_the_python_skew_alert_level_is_the_rules_file_threshold() -> None:
+    [skew] = [r for r in load_rules() if r.name == "TrainingServingSkew"]
+    assert skew.threshold == ("cdc_features_skew_ratio", ">", SKEW_ALERT)
 
 
 def test_grafana_dashboard_is_valid_json_and_queries_only_exported_series() -> None:

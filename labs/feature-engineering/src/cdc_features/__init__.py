@@ -9,9 +9,11 @@ The sub-packages are layers; imports point down only:
 * ``job``        — configuration and CLI, sources, the three streaming queries, dead
   letters, the Spark session (``python -m cdc_features.job``);
 * ``monitoring`` — listener, freshness and lag, drift, alerts, metrics;
+* ``testing``    — the harness shared by the tests and the benchmarks;
+* ``ml``         — the ML loop: labels from the same history, point-in-time and naive
+  training sets, a model, online scoring from the store (ML.md);
 * ``lab``        — the teaching tools: replay runner, console view, generator, stories,
-  pitfalls, the exercise checker (nothing in ``job`` imports them);
-* ``testing``    — the harness shared by the tests and the benchmarks.
+  pitfalls, the exercise checker (nothing in ``job`` imports them).
 """
 
 from pathlib import Path

@@ -21,7 +21,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -349,20 +349,31 @@ def future_event_time(change: Change) -> bool:
     return change.table == "orders" and change.future_after
 
 
+def _valid_changes(raw_values: Iterable[Mapping[str, Any]], default_scale: int) -> Iterator[Change]:
+    for record in raw_values:
+        try:
+            yield parse_change(record, default_scale)
+        except Rejected:
+            continue
+
+
 def replay(
     raw_values: Iterable[Mapping[str, Any]], default_scale: int = 2
 ) -> tuple[dict[int, OrderVersion], dict[int, ItemVersion], set[int], set[int]]:
     """The newest version (max LSN) of every order and item, plus every customer and
     product id ever mentioned by a valid event (they read zeros when nothing counts)."""
+    return replay_changes(_valid_changes(raw_values, default_scale))
+
+
+def replay_changes(
+    changes: Iterable[Change],
+) -> tuple[dict[int, OrderVersion], dict[int, ItemVersion], set[int], set[int]]:
+    """:func:`replay` of changes already parsed by :func:`parse_change`."""
     orders: dict[int, OrderVersion] = {}
     items: dict[int, ItemVersion] = {}
     customers: set[int] = set()
     products: set[int] = set()
-    for record in raw_values:
-        try:
-            change = parse_change(record, default_scale)
-        except Rejected:
-            continue
+    for change in changes:
         after, row_id, lsn = change.after, change.row_id, change.lsn
         if change.table == "orders":
             version = (
@@ -434,6 +445,12 @@ def reference_customer_features(
     if at.tzinfo is None:
         raise ValueError("read time must be timezone-aware (UTC)")
     orders, _, customers, _ = replay(raw_values, default_scale)
+    return _customer_features(orders, customers, at)
+
+
+def _customer_features(
+    orders: Mapping[int, OrderVersion], customers: Iterable[int], at: datetime
+) -> dict[int, CustomerFeatures]:
     in_window: dict[int, list[CountedOrder]] = {c: [] for c in customers}
     newest: dict[int, datetime] = {}
     for version in orders.values():
@@ -447,7 +464,7 @@ def reference_customer_features(
         ):
             newest[o.customer_id] = o.order_date
     result: dict[int, CustomerFeatures] = {}
-    for customer in sorted(customers):
+    for customer in sorted(in_window):
         mine = in_window[customer]
         count = len(mine)
         total = sum((o.total_amount for o in mine), Decimal("0.00")).quantize(CENTS)
@@ -456,6 +473,57 @@ def reference_customer_features(
         days = (at - last) // timedelta(days=1) if last is not None else None
         result[customer] = CustomerFeatures(customer, count, total, avg, last, days)
     return result
+
+
+class ReferenceLog:
+    """A log parsed once, for the reference at many read times and as of many moments.
+
+    ``known_at`` cuts the log by commit time (``source.ts_ms``): the features a stream that
+    had caught up with the database at that moment could show — what a model scored then
+    should have seen, and what a point-in-time training row must hold. Without it, every
+    change of the log counts (today's tables, whatever the read time).
+    """
+
+    def __init__(self, raw_values: Iterable[Mapping[str, Any]], default_scale: int = 2) -> None:
+        self.changes: list[Change] = []
+        self.positions: list[int] = []  # index of each change's record in ``raw_values``
+        for index, record in enumerate(raw_values):
+            try:
+                self.changes.append(parse_change(record, default_scale))
+            except Rejected:
+                continue
+            self.positions.append(index)
+
+    def _known(self, known_at: datetime | None) -> list[Change]:
+        if known_at is None:
+            return self.changes
+        if known_at.tzinfo is None:
+            raise ValueError("known_at must be timezone-aware (UTC)")
+        return [c for c in self.changes if c.commit <= known_at]
+
+    def customer_features(
+        self, at: datetime, *, known_at: datetime | None = None
+    ) -> dict[int, CustomerFeatures]:
+        """Every customer's features read at ``at``, from the changes committed at or
+        before ``known_at`` (default: all of them)."""
+        if at.tzinfo is None:
+            raise ValueError("read time must be timezone-aware (UTC)")
+        orders, _, customers, _ = replay_changes(self._known(known_at))
+        return _customer_features(orders, customers, at)
+
+    def counted_orders(self, *, known_at: datetime | None = None) -> dict[int, CountedOrder]:
+        """Order id → the order as it counts, from the changes committed by ``known_at``."""
+        orders, _, _, _ = replay_changes(self._known(known_at))
+        return {oid: o for oid, v in orders.items() if (o := _counted(v)) is not None}
+
+    def first_commits(self) -> dict[int, datetime]:
+        """Order id → the commit time of the first change of the order in the log (its
+        creation, or the snapshot read of an order created before the log began)."""
+        out: dict[int, datetime] = {}
+        for change in self.changes:
+            if change.table == "orders" and change.row_id not in out:
+                out[change.row_id] = change.commit
+        return out
 
 
 def reference_product_features(

@@ -19,6 +19,8 @@ from typing import TextIO
 from pyspark.sql import DataFrame
 
 from cdc_features.core.definitions import CustomerFeatures
+from cdc_features.ml.model import LinearModel
+from cdc_features.ml.scorer import Score, Scorer
 from cdc_features.stores.base import FeatureReader
 from cdc_features.stores.layout import TILE_COLUMNS
 from cdc_features.stores.memory import MemoryStore
@@ -63,10 +65,33 @@ def format_customer_table(rows: Iterable[CustomerFeatures], at: datetime) -> str
     return "\n".join(lines)
 
 
+def format_score_table(scores: Iterable[Score]) -> str:
+    """A fixed-width table of predictions and the vectors the model was given."""
+    rows = [
+        (
+            str(s.served.customer_id),
+            f"{s.probability:.3f}",
+            "[" + ", ".join(f"{v:.2f}" for v in s.served.vector) + "]",
+        )
+        for s in scores
+    ]
+    header = ("customer", "p_reorder_14d", "model input (orders, ln spend, ln avg, ln days)")
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
+
+    def line(cells: tuple[str, str, str]) -> str:  # numbers right-aligned, the vector left
+        return f"{cells[0].rjust(widths[0])}  {cells[1].rjust(widths[1])}  {cells[2]}"
+
+    return "\n".join([line(header), *(line(r) for r in rows)])
+
+
 class ConsoleFeatureView:
     """Prints the features of the customers changed by each micro-batch.
 
-    ``reader``: where features are read (default: an in-memory store this view fills).
+    ``reader``: where features are read (default: an in-memory store this view fills);
+    ``model``: also score those customers (``npm run lab -- --score``): one batched read
+    through the :class:`~cdc_features.ml.scorer.Scorer` gives both tables.
     """
 
     def __init__(
@@ -75,9 +100,11 @@ class ConsoleFeatureView:
         reader: FeatureReader | None = None,
         max_customers: int = 5,
         out: TextIO | None = None,
+        model: LinearModel | None = None,
     ) -> None:
         self.memory = MemoryStore() if reader is None else None
         self.reader: FeatureReader = reader if reader is not None else self.memory  # type: ignore[assignment]
+        self.scorer = Scorer(self.reader, model) if model is not None else None
         self.max_customers = max_customers
         self.out = out or sys.stdout
         self.clock: datetime | None = None
@@ -100,9 +127,16 @@ class ConsoleFeatureView:
             if not changed or self.clock is None:
                 return
             at = self.clock
-        features = self.reader.customer_features(changed, at)
+        scores = self.scorer.score(changed, at) if self.scorer is not None else None
+        features = (
+            {cid: s.served.features for cid, s in scores.items()}
+            if scores is not None
+            else self.reader.customer_features(changed, at)
+        )
         print(f"-- batch {batch_id}: {len(rows)} customer tiles changed", file=self.out)
         print(format_customer_table(features.values(), at), file=self.out, flush=True)
+        if scores is not None:
+            print(format_score_table(scores.values()), file=self.out, flush=True)
 
     def write_products(self, batch_df: DataFrame, batch_id: int) -> None:
         """foreachBatch function: keep the batch's order lines (for in-memory reads)."""

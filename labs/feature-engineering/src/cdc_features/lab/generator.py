@@ -19,7 +19,12 @@ format, see :mod:`cdc_features.core.debezium_json`). It contains:
 * duplicate deliveries: the last 1–5 records delivered again unchanged (same LSN), as after
   a connector restart;
 * optionally, malformed messages (``malformed_rate``) of every dead-letter kind, on ids
-  that no valid event uses, so they never change a feature.
+  that no valid event uses, so they never change a feature;
+* optionally, customer lifecycles (``customer_lifetime_days``): each customer joins at some
+  time, orders at its own rate while active and leaves after an exponentially distributed
+  lifetime — the churn the ML loop (:mod:`cdc_features.ml`) learns to predict. Off by default
+  (every customer orders all the time, the heavier ones more often); when off, a log is the
+  same as before the option existed.
 
 Streamed changes have strictly increasing LSNs; ``source.ts_ms`` is the commit time.
 """
@@ -73,6 +78,30 @@ class LogOptions:
     too_late_rate: float = 0.01
     duplicate_rate: float = 0.03
     malformed_rate: float = 0.0
+    customer_lifetime_days: float | None = None
+
+
+@dataclass(frozen=True)
+class _Lifecycle:
+    """When a customer orders: from ``joined`` until ``left``, ``weight`` times as often as
+    a customer of weight 1 active at the same time."""
+
+    joined: datetime
+    left: datetime
+    weight: float
+
+
+def _lifecycles(rng: random.Random, opts: LogOptions, n_customers: int) -> list[_Lifecycle]:
+    """One lifecycle per customer: a third already active when the log starts, the others
+    joining uniformly over the log; exponential lifetimes; log-normal ordering rates."""
+    assert opts.customer_lifetime_days is not None
+    span = timedelta(days=opts.days)
+    out = []
+    for _ in range(n_customers):
+        joined = opts.start - span / 2 + span * 1.5 * rng.random()
+        lifetime = timedelta(days=rng.expovariate(1.0 / opts.customer_lifetime_days))
+        out.append(_Lifecycle(joined, joined + lifetime, rng.lognormvariate(0.0, 0.75)))
+    return out
 
 
 class _Encoder:
@@ -175,6 +204,11 @@ class _Shop:
         self.max_order_date = opts.start - timedelta(days=30)
         # A step emits about 2.3 records on average (an order and its items, tombstones...).
         self.mean_gap_s = opts.days * 86_400 * 2.3 / max(1, n_events)
+        self.lifecycles = (
+            _lifecycles(rng, opts, self.n_customers)
+            if opts.customer_lifetime_days is not None
+            else None
+        )
 
     # -- helpers -------------------------------------------------------------------------
     def next_lsn(self) -> int:
@@ -193,7 +227,17 @@ class _Shop:
         return self.prices[product_id]
 
     def customer(self) -> int:
-        return 1 + int(self.n_customers * self.rng.random() ** 1.5)
+        if self.lifecycles is None:
+            return 1 + int(self.n_customers * self.rng.random() ** 1.5)
+        active = [
+            (cid, life.weight)
+            for cid, life in enumerate(self.lifecycles, start=1)
+            if life.joined <= self.clock < life.left
+        ]
+        if not active:  # nobody active right now: any customer, by weight
+            active = [(cid, life.weight) for cid, life in enumerate(self.lifecycles, start=1)]
+        ids, weights = zip(*active, strict=True)
+        return self.rng.choices(ids, weights)[0]
 
     def product(self) -> int:
         return 1 + int(self.n_products * self.rng.random() ** 2)
@@ -497,7 +541,7 @@ def generate_log(
 
     ``options`` are the other fields of :class:`LogOptions` (``days``, ``prefix``,
     ``n_customers``, ``n_products``, ``snapshot_orders``, ``backdated_rate``,
-    ``too_late_rate``, ``duplicate_rate``, ``malformed_rate``).
+    ``too_late_rate``, ``duplicate_rate``, ``malformed_rate``, ``customer_lifetime_days``).
     """
     opts = LogOptions(start=start, schemas=schemas, decimal_mode=decimal_mode, **options)
     return list(iter_log(seed, n_events, opts))

@@ -7,6 +7,10 @@ the console shows the features of the customers each batch changed. When a Redis
 given, or a Redis server answers on 127.0.0.1:6379, the features go to Redis as well and
 the console reads them back from there.
 
+``--score`` also prints, under each table, the probability that each of those customers
+orders again within 14 days and the vector the model was given, from one batched read of the
+store (the model of the ML loop, ML.md).
+
 ``--until-idle`` writes the log quickly, waits until every event is processed, then checks
 the features of every customer and product against the plain-Python batch reference
 (:mod:`cdc_features.core.reference`) at the stream clock and exits 0 only when they agree.
@@ -32,11 +36,13 @@ from cdc_features.job.config import PipelineConfig, add_arguments, config_from_a
 from cdc_features.job.pipeline import Pipeline, start_pipeline
 from cdc_features.job.sinks import SinkSet
 from cdc_features.lab.console import ConsoleFeatureView
+from cdc_features.ml.model import LinearModel
 from cdc_features.stores.base import FeatureReader, differences_from_reference
 from cdc_features.stores.redis_store import DEFAULT_REDIS_URL, RedisFeatureReader
 from cdc_features.testing import read_log, write_log
 
 DEFAULT_LOG = LAB_DIR / "fixtures" / "lab_log.jsonl.gz"
+DEFAULT_MODEL = LAB_DIR / "fixtures" / "model_reorder_14d.json"
 DEFAULT_WORK_DIR = LAB_DIR / ".work" / "lab"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -155,8 +161,24 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
         default=5,
         help="customers shown per micro-batch by the console view",
     )
+    parser.add_argument(
+        "--score",
+        nargs="?",
+        type=Path,
+        const=DEFAULT_MODEL,
+        default=None,
+        metavar="MODEL",
+        help="also print the model's scores of the customers each micro-batch changed "
+        f"(default model: {DEFAULT_MODEL.relative_to(LAB_DIR)}, written by npm run bench:ml)",
+    )
     parser.set_defaults(sink=None, checkpoint_dir=None, trigger=None)
     args = parser.parse_args(argv)
+    model = None
+    if args.score is not None:
+        try:
+            model = LinearModel.load(args.score)
+        except (OSError, ValueError) as err:
+            parser.error(f"--score: cannot load the model: {err}")
 
     work: Path = args.work_dir
     if not args.keep_state and work.exists():
@@ -171,6 +193,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
     if args.sink is None:
         args.sink = "console,redis" if args.redis_url and not args.no_redis else "console"
     requested = split_sinks(args.sink)
+    if model is not None and "console" not in requested:
+        parser.error("--score prints through the console view: keep 'console' in --sink")
     if args.until_idle:
         args.trigger = args.trigger or "none"
         args.events_per_file = max(args.events_per_file, 250)
@@ -206,7 +230,9 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
     console = None
     extra = SinkSet()
     if "console" in requested:
-        console = ConsoleFeatureView(reader=reader, max_customers=args.console_customers, out=out)
+        console = ConsoleFeatureView(
+            reader=reader, max_customers=args.console_customers, out=out, model=model
+        )
         extra.customers.append(console.write_customers)
         extra.products.append(console.write_products)
         reader = reader or console.reader

@@ -1,6 +1,7 @@
 """Monitoring of the feature pipeline: listener, freshness and lag, drift, missing features,
-Prometheus metrics (``prometheus_client``), the console summary of the alert rules and a status
-line. Metric names and alert meanings: MONITORING.md; alert rules: ``monitoring/alert_rules.yml``.
+training/serving skew, Prometheus metrics (``prometheus_client``), the console summary of the
+alert rules and a status line. Metric names and alert meanings: MONITORING.md; alert rules:
+``monitoring/alert_rules.yml``.
 
 Wiring in a runner::
 
@@ -48,12 +49,14 @@ from cdc_features.monitoring.registry import (
     SinkWrite,
 )
 from cdc_features.monitoring.serving import check_missing, check_stale, missing_ratio, stale_keys
+from cdc_features.monitoring.skew import SKEW_ALERT, SkewCheck, SkewMonitor
 from cdc_features.monitoring.status import StatusReporter, status_line
 
 __all__ = [
     "BATCH_DURATION_BUCKETS",
     "LAG_BUCKETS",
     "RULES_FILE",
+    "SKEW_ALERT",
     "Alert",
     "AlertRule",
     "Baseline",
@@ -67,6 +70,8 @@ __all__ = [
     "PipelineMetrics",
     "QueryStats",
     "SinkWrite",
+    "SkewCheck",
+    "SkewMonitor",
     "StatusReporter",
     "check_missing",
     "check_stale",

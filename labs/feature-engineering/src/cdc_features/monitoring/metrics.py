@@ -122,6 +122,17 @@ class PipelineMetrics:
         self.stale = gauge(
             "cdc_features_stale_keys", "Expected-to-update keys that went stale.", ("view",)
         )
+        self.skew = gauge(
+            "cdc_features_skew_ratio",
+            "Share of sampled served feature vectors that differ from the batch reference "
+            "at their read time (training/serving skew).",
+            ("view",),
+        )
+        self.skew_checked = gauge(
+            "cdc_features_skew_checked_vectors",
+            "Served feature vectors compared with the batch reference at the last skew check.",
+            ("view",),
+        )
 
     def batch_done(
         self,

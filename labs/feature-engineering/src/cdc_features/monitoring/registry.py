@@ -169,6 +169,7 @@ class MetricsRegistry:
         self._psi: dict[str, float] = {}
         self._missing: dict[str, tuple[float, int, int]] = {}
         self._stale: dict[str, int] = {}
+        self._skew: dict[str, tuple[float, int]] = {}
         self._last_dead_letters: dict[str, tuple[int, dict[str, int]]] = {}
         self._refreshers: list[Callable[[MetricsRegistry], None]] = []
 
@@ -335,6 +336,14 @@ class MetricsRegistry:
             self._stale[view] = count
             self.metrics.stale.labels(view).set(count)
 
+    def set_skew(self, view: str, ratio: float, checked: int) -> None:
+        """Share of ``checked`` sampled served vectors of a feature view that differed from
+        the batch reference at their read time (training/serving skew)."""
+        with self._lock:
+            self._skew[view] = (ratio, checked)
+            self.metrics.skew.labels(view).set(ratio)
+            self.metrics.skew_checked.labels(view).set(checked)
+
     # -- readers -------------------------------------------------------------------------------
     def queries(self) -> dict[str, QueryStats]:
         """A consistent deep copy of the per-query statistics."""
@@ -357,6 +366,11 @@ class MetricsRegistry:
     def stale_keys(self) -> dict[str, int]:
         with self._lock:
             return dict(self._stale)
+
+    def skew(self) -> dict[str, tuple[float, int]]:
+        """view → (share of mismatched vectors, vectors checked) of the last skew check."""
+        with self._lock:
+            return dict(self._skew)
 
     def wait_for(self, predicate: Callable[[MetricsRegistry], bool], timeout: float = 60.0) -> None:
         """Block until ``predicate(registry)`` holds (listener events arrive asynchronously).

@@ -94,6 +94,12 @@ def next_push_time(client: redis.Redis, view: str, newest_commit: datetime | Non
     return from_micros(candidate)
 
 
+def push_clock(client: redis.Redis, view: str) -> datetime | None:
+    """The timestamp of the newest push of ``view`` (None before the first push)."""
+    value = cast(bytes | None, client.get(f"feast:clock:{view}"))
+    return None if value is None else from_micros(int(value))
+
+
 def _changed(batch_df: DataFrame, column: str, cap: int) -> tuple[list[int], datetime | None]:
     """The ids the batch changed (at most ``cap``) and its newest commit time, in one job."""
     newest = F.max("commit_ts") if "commit_ts" in batch_df.columns else F.lit(None)

@@ -349,6 +349,41 @@ def training_frame(store: Any, entity_df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(ROW_ID).drop(columns=[ROW_ID, "read_ts_us"]).reset_index(drop=True)
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def training_features(frame: pd.DataFrame) -> list[CustomerFeatures]:
+    """The rows of a :func:`training_frame` as :class:`CustomerFeatures`, in row order.
+
+    A row Feast knows nothing for (no push of the customer at or before its timestamp)
+    reads as zeros — what the stores return for a customer without facts.
+    """
+    out = []
+    for row in frame.to_dict("records"):
+        cid = int(row["customer_id"])
+        count = row["order_count_30d"]
+        if _missing(count):
+            out.append(CustomerFeatures(cid, 0, Decimal("0.00"), None, None, None))
+            continue
+        avg, last_us, days = (
+            row["avg_order_value_30d"],
+            row["last_order_ts_us"],
+            row["days_since_last_order"],
+        )
+        out.append(
+            CustomerFeatures(
+                customer_id=cid,
+                order_count_30d=int(count),
+                total_spend_30d=Decimal(str(row["total_spend_30d"])),
+                avg_order_value_30d=None if _missing(avg) else Decimal(str(avg)),
+                last_order_ts=None if _missing(last_us) else from_micros(int(last_us)),
+                days_since_last_order=None if _missing(days) else int(days),
+            )
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m cdc_features.stores.feast_store prepare --repo DIR --redis-url URL``."""
     import argparse
