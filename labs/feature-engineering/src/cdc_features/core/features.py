@@ -83,15 +83,18 @@ def _tile_changes(events: DataFrame) -> DataFrame:
         F.lit(None).cast("decimal(10,2)").alias("amount"),
         F.col("commit_ts"),
     )
-    rows = F.array(
+    # region retraction_rows
+    rows = F.array(  # an update or delete also writes a retraction where the order was
         F.when((F.col("op") != "d") & F.col("order_ts").isNotNull(), after),
         F.when(F.col("op").isin("u", "d") & F.col("before_order_ts").isNotNull(), retraction),
     )
+    # endregion
     return events.select(F.explode(F.filter(rows, lambda r: r.isNotNull())).alias("v")).select(
         "v.*"
     )
 
 
+# region newest_version_per_order
 def _latest_per_order(versions: Column) -> Column:
     """Of a tile's collected versions, the newest one of each order (max LSN, then rank)."""
     distinct = F.array_distinct(versions)  # a duplicated delivery is the same struct
@@ -107,6 +110,9 @@ def _latest_per_order(versions: Column) -> Column:
             )
         ),
     )
+
+
+# endregion
 
 
 def _sum_amounts(orders: Column) -> Column:
@@ -260,41 +266,28 @@ def order_line_changes(
     written: dict[str, list[Any]] = st["written"]
     out: list[dict[str, Any]] = []
     for key, it in items.items():
-        counts = (
-            header is not None
-            and header["present"]
-            and header["active"]
-            and it["present"]
-            and it["product_id"] is not None
-        )
         lsn = max(it["lsn"], header["lsn"] if header else it["lsn"])
         commit_ms = max(
             x
             for x in (it["commit_ms"], header["commit_ms"] if header else None, 0)
             if x is not None
         )
+        # region product_line_core
+        order_counts = header is not None and header["present"] and header["active"]
+        counts = order_counts and it["present"] and it["product_id"] is not None
         place = [it["product_id"], _day_of(header["order_ms"]).isoformat()] if counts else None
-        before = written.get(key)
-        if before is not None and before != place:
+        before = written.get(key)  # where this line was written last
+        if before is not None and before != place:  # moved or stopped counting: retract
             out.append(_line(before, order_id, key, None, None, None, False, lsn, commit_ms))
-        if place is not None:  # the line counts
-            price = Decimal(it["unit_price"])
-            out.append(
-                _line(
-                    place,
-                    order_id,
-                    key,
-                    header["customer_id"],
-                    it["quantity"],
-                    price * it["quantity"],
-                    True,
-                    lsn,
-                    commit_ms,
-                )
-            )
+        if place is not None:  # the absolute line at its (product, day)
+            units, revenue = it["quantity"], Decimal(it["unit_price"]) * it["quantity"]
+            buyer = header["customer_id"]
+            line = _line(place, order_id, key, buyer, units, revenue, True, lsn, commit_ms)
+            out.append(line)
             written[key] = place
         else:
             written.pop(key, None)
+        # endregion
     return st, out
 
 

@@ -1,5 +1,6 @@
-"""The real outputs the lesson quotes: the pitfalls (naive vs lab), a monitoring sample and
-the exercise's console, each produced by running the lab's code on real PySpark.
+"""The real outputs the lesson quotes: the pitfalls (naive vs lab), a monitoring sample, the
+training-data demo and the exercise's console, each produced by running the lab's code on
+real PySpark (and, for training data, real Redis and Feast).
 
 ``python -m cdc_features.lab.lesson_outputs --write`` (``scripts/refresh-outputs.sh``, part of
 ``npm run lesson:refresh``) writes them to ``lesson_outputs/``; without ``--write`` it prints
@@ -27,6 +28,7 @@ from cdc_features.lab.exercise import console_output
 from cdc_features.lab.generator import generate_log
 from cdc_features.lab.pitfalls import DEMOS
 from cdc_features.lab.stories import StoryLog, exercise_log, order, utc
+from cdc_features.lab.training_data import training_data_demo
 from cdc_features.monitoring.alerts import ConsoleAlerts
 from cdc_features.monitoring.drift import psi, psi_level
 from cdc_features.monitoring.listener import FeatureListener
@@ -161,6 +163,7 @@ def render_all(spark: SparkSession) -> dict[str, str]:
     """Every output the lesson quotes: ``{output name: text}``."""
     outputs = {name: demo(spark) for name, demo in DEMOS.items()}
     outputs["monitoring_sample"] = monitoring_demo(spark)
+    outputs["training_data"] = training_data_demo(spark)
     outputs["lab_console"] = console_output(spark)
     return outputs
 

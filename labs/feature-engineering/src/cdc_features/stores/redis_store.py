@@ -192,6 +192,7 @@ def write_product_features(batch_df: DataFrame, batch_id: int, *, store: RedisCo
     )
 
 
+# region naive_driver_sink
 def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:
     """The naive way, kept only to measure it: ``collect()`` + one Redis call per row."""
     client = store.client()
@@ -212,6 +213,9 @@ def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:
             )
     finally:
         client.close()
+
+
+# endregion
 
 
 def _queue_recency(pipe: Any, customer_id: int, at: datetime) -> None:
