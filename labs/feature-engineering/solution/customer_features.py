@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 WINDOW_DAYS = 30
@@ -24,14 +24,8 @@ def build_customer_tiles(order_events: DataFrame) -> DataFrame:
         (F.col("before_customer_id") != F.col("customer_id"))
         | (F.to_date("before_order_ts") != F.to_date("order_ts"))
     )
-    after = F.struct(
-        F.col("customer_id").alias("customer_id"),
-        F.col("order_ts").alias("order_ts"),
-        "order_id",
-        "lsn",
-        (F.col("status") != "cancelled").alias("active"),
-        "amount",
-    )
+    active = (F.col("status") != "cancelled").alias("active")
+    after = F.struct("customer_id", "order_ts", "order_id", "lsn", active, "amount")
     retraction = F.struct(
         F.col("before_customer_id").alias("customer_id"),
         F.col("before_order_ts").alias("order_ts"),
@@ -53,12 +47,11 @@ def build_customer_tiles(order_events: DataFrame) -> DataFrame:
     )
     # TODO 3: the newest version of each order, the counted ones, the tile's absolute values
     distinct = F.array_distinct(F.col("vs"))
-    newest = F.filter(
-        distinct,
-        lambda v: (
-            ~F.exists(distinct, lambda o: (o["order_id"] == v["order_id"]) & (o["lsn"] > v["lsn"]))
-        ),
-    )
+
+    def newer(v: Column) -> Column:  # another version of the same order with a greater lsn
+        return F.exists(distinct, lambda o: (o.order_id == v.order_id) & (o.lsn > v.lsn))
+
+    newest = F.filter(distinct, lambda v: ~newer(v))
     counted = F.filter(newest, lambda v: v["active"])
     zero = F.lit(0).cast("decimal(12,2)")
     return tiles.select(

@@ -25,7 +25,9 @@ def pitfall_outputs(spark: SparkSession) -> dict[str, str]:
         "pitfall_base64_decimal",
         "pitfall_processing_time",
         "monitoring_sample",
+        "training_data",
         "lab_console",
+        "lab_check",
     ],
 )
 def test_pitfall_output_matches_the_committed_file(

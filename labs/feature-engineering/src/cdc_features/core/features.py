@@ -124,13 +124,10 @@ def _sum_amounts(orders: Column) -> Column:
 def compute_customer_features(order_events: DataFrame) -> DataFrame:
     """Daily customer tiles: the counted orders of one customer on one UTC day.
 
-    A counted order is one whose newest version (max LSN) exists and is not cancelled;
-    it sits in the tile of its newest ``order_date``. Each tile is an ABSOLUTE value
-    (``order_count``, ``total_spend``, ``last_order_ts``), so a replayed or duplicated
-    event changes nothing. The windows are applied when reading: the 30-day sums over
-    the last 30 tiles, recency (``last_order_ts``) over the 365-day horizon. Events more
-    than 365 days behind the watermark are dropped (and counted by Spark); they cannot
-    change a feature read at the newest event time.
+    A counted order's newest version (max LSN) exists and is not cancelled; it sits in the
+    tile of its newest ``order_date``. Tiles hold ABSOLUTE values, so a replayed event
+    changes nothing; the 30-day sums and the 365-day recency are applied when reading.
+    Events more than 365 days behind the watermark are dropped (and counted by Spark).
     """
     versions = _tile_changes(order_events)
     tiles = (

@@ -38,11 +38,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import reduce
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, StructType
 
 from cdc_features import LAB_DIR
@@ -319,6 +321,23 @@ def _features_by_customer(df: DataFrame) -> dict[int, dict[str, Any]]:
     return {row["customer_id"]: row.asDict() for row in df.collect()}
 
 
+def _read_many(
+    impl: Implementation, tiles: DataFrame, times: Sequence[datetime]
+) -> list[dict[int, dict[str, Any]]]:
+    """``customer_features_at`` at several read times, collected in one Spark job."""
+    frames = []
+    for index, at in enumerate(times):
+        df = _call("customer_features_at", impl.customer_features_at, tiles, at)
+        _features_by_customer(df.limit(0))  # the columns, named in the error when missing
+        frames.append(df.select("customer_id", *FEATURES).withColumn("_read", F.lit(index)))
+    rows = reduce(DataFrame.unionByName, frames).collect()
+    out: list[dict[int, dict[str, Any]]] = [{} for _ in times]
+    for row in rows:
+        values = row.asDict()
+        out[values.pop("_read")][values["customer_id"]] = values
+    return out
+
+
 def _payload(record: Record) -> dict[str, Any]:
     value = json.loads(record["value"] or "null")
     return value.get("payload", value) if "schema" in value else value
@@ -362,19 +381,19 @@ def _version_times(record: Record) -> list[datetime]:
 
 
 def late_versions(deliveries: Sequence[Sequence[Record]], delay: timedelta) -> int:
-    """How many versions arrive behind a watermark of ``delay``: the watermark of a
-    micro-batch is the newest event time of the earlier ones − ``delay`` (Spark computes it
-    at the end of a batch for the next), and a daily tile is late once its day has ended
-    at or before the watermark."""
-    newest: datetime | None = None
+    """How many versions arrive behind a watermark of ``delay``. Spark computes the watermark
+    at the end of a micro-batch (newest event time − ``delay``) and filters late rows with the
+    one the previous micro-batch used: delivery ``i`` is checked against the newest event time
+    of deliveries ``0 .. i-2``. A daily tile is late once its day ends at or before it."""
+    newest: list[datetime] = []  # newest event time after each delivery
     late = 0
-    for delivery in deliveries:
+    for index, delivery in enumerate(deliveries):
         times = [t for r in delivery for t in _version_times(r)]
-        if newest is not None:
+        if index >= 2:
+            watermark = newest[index - 2] - delay
             day_ends = (datetime.combine(t.date(), datetime.min.time()) + DAY for t in times)
-            late += sum(end <= newest - delay for end in day_ends)
-        if times:
-            newest = max([newest, *times]) if newest is not None else max(times)
+            late += sum(end <= watermark for end in day_ends)
+        newest.append(max([*newest[-1:], *times]))
     return late
 
 
@@ -590,10 +609,7 @@ def run_check(
     everything = [r for d in deliveries for r in d]
     schema = tiles_stream.select(*TILE_COLUMNS).schema
     final = spark.createDataFrame(list(tiles.values()), schema)
-    for at in READ_TIMES:
-        got = _features_by_customer(
-            _call("customer_features_at", impl.customer_features_at, final, at)
-        )
+    for at, got in zip(READ_TIMES, _read_many(impl, final, READ_TIMES), strict=True):
         expected = reference_customer_features(everything, at)
         compare(report, "after the whole log", at, expected, got)
     report.findings += diagnose_tiles(emitted, schema, everything, dropped, deliveries)

@@ -50,8 +50,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "processing_time",
         "processing_time",
         "the time the change arrived (commit_ts) taken as the order's time",
-        old='F.col("order_ts").alias("order_ts"),',
-        new='F.col("commit_ts").alias("order_ts"),',
+        old='after = F.struct("customer_id", "order_ts",',
+        new='after = F.struct("customer_id", F.col("commit_ts").alias("order_ts"),',
     ),
     Mutation(
         "decimal_as_double",

@@ -180,7 +180,7 @@ EXERCISE_STORIES: dict[int, str] = {
     105: "order 15 moved in (from customer 104)",
     106: "one create event delivered twice (at-least-once delivery)",
     107: "an order dated 2025-03-01 committed on 2026-04-04: behind the watermark",
-    108: "an order dated 2026-03-04 committed ten days later (back-dated, within the window)",
+    108: "back-dated orders: dated 2026-03-04 and 2026-03-03, committed 10 and 30 days later",
 }
 
 
@@ -191,8 +191,8 @@ def exercise_log() -> list[list[Record]]:
     2. 2026-03-02..05: new orders, an amount update, a cancellation, a duplicate delivery;
     3. 2026-03-10..15: a delete (+ tombstone), an order moved to another customer and day,
        a back-dated order, more orders;
-    4. 2026-04-02..04: the newest order of 103 cancelled, an event behind the watermark,
-       new orders of 101; 102 stays silent and its count decays.
+    4. 2026-04-02..04: the newest order of 103 cancelled, an order back-dated by a month,
+       an event behind the watermark, new orders of 101; 102 stays silent and decays.
 
     Each customer tells one story (``EXERCISE_STORIES``).
     """
@@ -234,6 +234,7 @@ def exercise_log() -> list[list[Record]]:
     delivery()
 
     log.create(order(13, 101, "2026-04-02T15:00:00", "49.99"))
+    log.create(order(18, 108, "2026-03-03T17:00:00", "18.00"), at="2026-04-02T16:00:00")
     log.change(o10, at="2026-04-03T10:00:00", status="cancelled")
     log.create(order(17, 107, "2025-03-01T12:00:00", "75.00"), at="2026-04-04T08:30:00")
     o14 = order(14, 101, "2026-04-04T09:00:00", "0.01")

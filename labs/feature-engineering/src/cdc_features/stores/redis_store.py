@@ -152,7 +152,7 @@ def write_recency(pipe: Any, row: Fields, now: float, config: RedisConfig) -> No
     pipe.zremrangebyrank(key, 0, -(RECENCY.horizon_days + 1))
 
 
-# region write_to_feature_store
+# region write_tile
 def write_tile(pipe: Any, row: Fields, now: float, config: RedisConfig) -> None:
     """Queue the absolute value of one customer tile (a 0-order tile is removed)."""
     key = customer_key(row["customer_id"], row["day"])
@@ -167,6 +167,10 @@ def write_tile(pipe: Any, row: Fields, now: float, config: RedisConfig) -> None:
     pipe.expireat(key, expire_at(row["day"], CUSTOMER.ttl_days, now, config.min_ttl_seconds))
 
 
+# endregion
+
+
+# region write_to_feature_store
 def write_to_feature_store(batch_df: DataFrame, batch_id: int, *, store: RedisConfig) -> None:
     """foreachBatch sink: store each changed customer tile in Redis.
 
@@ -192,13 +196,13 @@ def write_product_features(batch_df: DataFrame, batch_id: int, *, store: RedisCo
     )
 
 
-# region naive_driver_sink
 def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:
     """The naive way, kept only to measure it: ``collect()`` + one Redis call per row."""
     client = store.client()
     try:
         now = time.time()
-        for row in batch_df.collect():
+        # region naive_driver_sink
+        for row in batch_df.collect():  # the whole micro-batch on the driver
             key = customer_key(row["customer_id"], row["day"])
             write_recency(client, row, now, store)  # one round trip per command, too
             if not row["order_count"]:
@@ -211,11 +215,9 @@ def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:
             client.expireat(
                 key, expire_at(row["day"], CUSTOMER.ttl_days, now, store.min_ttl_seconds)
             )
+        # endregion
     finally:
         client.close()
-
-
-# endregion
 
 
 def _queue_recency(pipe: Any, customer_id: int, at: datetime) -> None:
