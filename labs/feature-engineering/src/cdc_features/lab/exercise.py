@@ -271,9 +271,12 @@ class Difference:
     got: Any
 
     def __str__(self) -> str:
+        def text(value: Any) -> str:
+            return "null" if value is None else str(value)
+
         return (
             f"{self.label}, T={self.at:%Y-%m-%dT%H:%MZ}, customer {self.customer_id}: "
-            f"expected {self.expected}, got {self.got}"
+            f"expected {text(self.expected)}, got {text(self.got)}"
         )
 
 
@@ -632,9 +635,9 @@ def format_report(report: Report, label: str) -> str:
             f"  {status}  {feature}: {report.checked[feature] - len(failures)}"
             f"/{report.checked[feature]} values match the reference"
         )
-        lines += [f"        {d}" for d in failures[:3]]
-        if len(failures) > 3:
-            lines.append(f"        … and {len(failures) - 3} more")
+        lines += [f"        {d}" for d in failures[:1]]
+        if len(failures) > 1:
+            lines.append(f"        … and {len(failures) - 1} more")
     for position, key in enumerate(report.mistakes):
         mistake = MISTAKES[key]
         evidence = [f.evidence for f in report.findings if f.mistake == key]

@@ -167,7 +167,7 @@ def exercise_check_demo(spark: SparkSession, mutation_name: str = "no_retraction
     with tempfile.TemporaryDirectory(prefix="exercise-demo-") as tmp:
         path = Path(tmp) / "customer_features.py"
         path.write_text(mutate(SOLUTION_FILE.read_text(encoding="utf-8"), mutation), "utf-8")
-        _, text = check(spark, load_starter(path), f"a solution where {mutation.wrong}")
+        _, text = check(spark, load_starter(path), f"a solution with the mistake {mutation.name}")
     return text
 
 

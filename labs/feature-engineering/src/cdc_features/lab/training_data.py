@@ -145,7 +145,7 @@ def run_demo(spark: SparkSession, work: Path) -> tuple[list[list[Record]], list[
         query = start_customer_query(spark, config, SinkSet([sink.push_to_feast], []))
         try:
             for index, (delivery, at) in enumerate(zip(deliveries, LABEL_TIMES, strict=True)):
-                feed(delivery, config.input_dir, index)
+                feed(delivery, work / "input", index)  # stream_config's watched folder
                 query.processAllAvailable()
                 online = feast_store.online_customer_features(store, [CUSTOMER_ID], at)
                 served[at] = online[CUSTOMER_ID] or zero_customer(CUSTOMER_ID)
