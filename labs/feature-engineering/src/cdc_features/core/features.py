@@ -127,7 +127,7 @@ def compute_customer_features(order_events: DataFrame) -> DataFrame:
     A counted order's newest version (max LSN) exists and is not cancelled; it sits in the
     tile of its newest ``order_date``. Tiles hold ABSOLUTE values, so a replayed event
     changes nothing; the 30-day sums and the 365-day recency are applied when reading.
-    Events more than 365 days behind the watermark are dropped (and counted by Spark).
+    Events behind the watermark (newest event time − 365 days) are dropped and counted.
     """
     versions = _tile_changes(order_events)
     tiles = (
