@@ -86,15 +86,18 @@ def _tile_changes(events: DataFrame) -> DataFrame:
         F.lit(None).cast("decimal(10,2)").alias("amount"),
         F.col("commit_ts"),
     )
-    rows = F.array(
+    # region retraction_rows
+    rows = F.array(  # an update or delete also writes a retraction where the order was
         F.when((F.col("op") != "d") & F.col("order_ts").isNotNull(), after),
         F.when(F.col("op").isin("u", "d") & F.col("before_order_ts").isNotNull(), retraction),
     )
+    # endregion
     return events.select(F.explode(F.filter(rows, lambda r: r.isNotNull())).alias("v")).select(
         "v.*"
     )
 
 
+# region newest_version_per_order
 def _latest_per_order(versions: Column) -> Column:
     """Of a tile's collected versions, the newest one of each order (max LSN, then rank)."""
     distinct = F.array_distinct(versions)  # a duplicated delivery is the same struct
@@ -112,6 +115,9 @@ def _latest_per_order(versions: Column) -> Column:
     )
 
 
+# endregion
+
+
 def _sum_amounts(orders: Column) -> Column:
     zero = F.lit(0).cast("decimal(12,2)")
     return F.aggregate(orders, zero, lambda acc, o: (acc + o["amount"]).cast("decimal(12,2)"))
@@ -121,13 +127,10 @@ def _sum_amounts(orders: Column) -> Column:
 def compute_customer_features(order_events: DataFrame) -> DataFrame:
     """Daily customer tiles: the counted orders of one customer on one UTC day.
 
-    A counted order is one whose newest version (max LSN) exists and is not cancelled;
-    it sits in the tile of its newest ``order_date``. Each tile is an ABSOLUTE value
-    (``order_count``, ``total_spend``, ``last_order_ts``), so a replayed or duplicated
-    event changes nothing. The windows are applied when reading: the 30-day sums over
-    the last 30 tiles, recency (``last_order_ts``) over the 365-day horizon. Events more
-    than 365 days behind the watermark are dropped (and counted by Spark); they cannot
-    change a feature read at the newest event time.
+    A counted order's newest version (max LSN) exists and is not cancelled; it sits in the
+    tile of its newest ``order_date``. Tiles hold ABSOLUTE values, so a replayed event
+    changes nothing; the 30-day sums and the 365-day recency are applied when reading.
+    Events behind the watermark (newest event time − 365 days) are dropped and counted.
     """
     versions = _tile_changes(order_events)
     tiles = (
@@ -322,41 +325,28 @@ def order_line_changes(
     written: dict[str, list[Any]] = st["written"]
     out: list[dict[str, Any]] = []
     for key, it in items.items():
-        counts = (
-            header is not None
-            and header["present"]
-            and header["active"]
-            and it["present"]
-            and it["product_id"] is not None
-        )
         lsn = max(it["lsn"], header["lsn"] if header else it["lsn"])
         commit_ms = max(
             x
             for x in (it["commit_ms"], header["commit_ms"] if header else None, 0)
             if x is not None
         )
+        # region product_line_core
+        order_counts = header is not None and header["present"] and header["active"]
+        counts = order_counts and it["present"] and it["product_id"] is not None
         place = [it["product_id"], _day_of(header["order_ms"]).isoformat()] if counts else None
-        before = written.get(key)
-        if before is not None and before != place:
+        before = written.get(key)  # where this line was written last
+        if before is not None and before != place:  # moved or stopped counting: retract
             out.append(_line(before, order_id, key, None, None, None, False, lsn, commit_ms))
-        if place is not None:  # the line counts
-            price = Decimal(it["unit_price"])
-            out.append(
-                _line(
-                    place,
-                    order_id,
-                    key,
-                    header["customer_id"],
-                    it["quantity"],
-                    price * it["quantity"],
-                    True,
-                    lsn,
-                    commit_ms,
-                )
-            )
+        if place is not None:  # the absolute line at its (product, day)
+            units, revenue = it["quantity"], Decimal(it["unit_price"]) * it["quantity"]
+            buyer = header["customer_id"]
+            line = _line(place, order_id, key, buyer, units, revenue, True, lsn, commit_ms)
+            out.append(line)
             written[key] = place
         else:
             written.pop(key, None)
+        # endregion
     return st, out
 
 

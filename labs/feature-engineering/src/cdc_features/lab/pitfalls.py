@@ -326,8 +326,10 @@ def processing_time_demo(spark: SparkSession) -> str:
     tiles_by_day = (
         compute_customer_features(parse_order_events(raw).events).orderBy("day").collect()
     )
-    lines.append("Ours, orders per day (by order_date, daily tiles):")
-    lines += [f"  {row['day']}  {row['order_count']}" for row in tiles_by_day]
+    lines.append("Ours, orders per day (by order_date, daily tiles; month-day count):")
+    lines.append(
+        "  " + ", ".join(f"{row['day']:%m-%d} {row['order_count']}" for row in tiles_by_day)
+    )
     lines += [
         "",
         f"Read at T = {_fmt_ts(at)}:",

@@ -256,7 +256,7 @@ def write_recency(pipe: Any, row: Fields, now: float, config: RedisConfig) -> No
     pipe.zremrangebyrank(key, 0, -(RECENCY.horizon_days + 1))
 
 
-# region write_to_feature_store
+# region write_tile
 def write_tile(pipe: Any, row: Fields, now: float, config: RedisConfig) -> None:
     """Queue the absolute value of one customer tile (a 0-order tile is removed)."""
     write_recency(pipe, row, now, config)  # the day's newest order, for last_order_ts
@@ -276,6 +276,10 @@ def write_tile(pipe: Any, row: Fields, now: float, config: RedisConfig) -> None:
     )
 
 
+# endregion
+
+
+# region write_to_feature_store
 def write_to_feature_store(batch_df: DataFrame, batch_id: int, *, store: RedisConfig) -> None:
     """foreachBatch sink: store each changed customer tile in Redis.
 
@@ -307,8 +311,10 @@ def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:
     try:
         load_functions(client)
         now = time.time()
-        for row in batch_df.collect():
+        # region naive_driver_sink
+        for row in batch_df.collect():  # the whole micro-batch on the driver
             write_tile(client, row, now, store)  # one round trip per command
+        # endregion
     finally:
         client.close()
 
