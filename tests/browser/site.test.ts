@@ -248,7 +248,7 @@ for (const path of lessons) {
       }
       await v.page.waitForTimeout(300);
       const cls = await v.page.evaluate(() => (window as unknown as { __cls: number }).__cls);
-      const inline = await v.page.$$eval('script:not([src])', (scripts) => scripts.map((s) => s.textContent ?? ''));
+      const inline = await v.page.$$eval('script:not([src]):not([type="application/json"])', (scripts) => scripts.map((s) => s.textContent ?? ''));
       const inlineGzip = inline.reduce((sum, text) => sum + gzipSync(text).length, 0);
       const externalGzip = v.scriptBodies.reduce((sum, body) => sum + gzipSync(body).length, 0);
       const total = inlineGzip + externalGzip;
@@ -265,31 +265,82 @@ for (const path of lessons) {
   });
 }
 
-test('the feature engineering lesson lists section 3 as 3 with its three subsections inside, and section 4 as 4', async () => {
+test('the feature engineering lesson lists its sections, with the subsections inside sections 3 and 6', async () => {
   const v = await visit('/course/module-5/07-feature-engineering/');
   try {
     const sections = await v.page.$$eval('.toc > ol > li > a', (links) => links.map((a) => a.textContent?.trim()));
     assert.equal(sections[2], 'Паттерн: Customer Behavior Features');
     assert.equal(sections[3], 'Паттерн: Product Metrics Features');
     assert.equal(sections.length, 11);
-    const subsections = await v.page
-      .locator('.toc > ol > li')
-      .nth(2)
-      .evaluate((li) => [...li.querySelectorAll(':scope > ol > li > a')].map((a) => a.textContent?.trim()));
-    assert.deepEqual(subsections, [
+    const subsections = (index: number) =>
+      v.page
+        .locator('.toc > ol > li')
+        .nth(index)
+        .evaluate((li) => [...li.querySelectorAll(':scope > ol > li > a')].map((a) => a.textContent?.trim()));
+    assert.deepEqual(await subsections(2), [
       'Что нужно от источника',
       'Разбор конверта Debezium',
       'Окно: дневные плитки вместо «30-дневного» tumbling',
+      'Ядро: последняя версия заказа и строки-отмены',
+      'Время события',
     ]);
-    assert.equal(await v.page.locator('.toc ol ol').count(), 1, 'only section 3 has subsections');
-    // Numbering per level: sections 1–11, and the subsections of section 3 as their own list 1–3.
+    assert.deepEqual(await subsections(5), ['Обучающая выборка: значения «как было известно тогда»']);
+    assert.equal(await v.page.locator('.toc ol ol').count(), 2, 'only sections 3 and 6 have subsections');
+    // Numbering per level: sections 1–11, and the subsections as their own lists 1–n.
     const styles = await v.page.$$eval('.toc ol', (lists) =>
       lists.map((ol) => [getComputedStyle(ol).listStyleType, ol.getAttribute('start'), ol.children.length]),
     );
     assert.deepEqual(styles, [
       ['decimal', null, 11],
-      ['decimal', null, 3],
+      ['decimal', null, 5],
+      ['decimal', null, 1],
     ]);
+  } finally {
+    await v.context.close();
+  }
+});
+
+test('«Для продакшна» blocks are closed by default and open from the keyboard', async () => {
+  const v = await visit('/course/module-5/07-feature-engineering/');
+  try {
+    const blocks = v.page.locator('details.production');
+    const count = await blocks.count();
+    assert.ok(count >= 5, `${count} blocks`);
+    assert.equal(await v.page.locator('details.production[open]').count(), 0, 'all closed on load');
+    const first = blocks.first();
+    const code = first.locator('.code-block').first();
+    assert.equal(await code.isVisible(), false, 'the depth is hidden until asked for');
+    const summary = first.locator('summary');
+    assert.match(await summary.innerText(), /^Для продакшна: /);
+    await summary.focus();
+    const outline = await summary.evaluate((el) => getComputedStyle(el).outlineStyle);
+    assert.notEqual(outline, 'none', 'the focused summary shows an outline');
+    await v.page.keyboard.press('Enter');
+    assert.equal(await first.getAttribute('open'), '');
+    assert.equal(await code.isVisible(), true);
+    await v.page.keyboard.press('Enter');
+    assert.equal(await first.getAttribute('open'), null, 'Enter closes it again');
+  } finally {
+    await v.context.close();
+  }
+});
+
+test('benchmark charts are inline SVG built from the results files, with the numbers in a table', async () => {
+  const v = await visit('/course/module-5/07-feature-engineering/', { width: 375 });
+  try {
+    const charts = v.page.locator('figure.bench-chart');
+    assert.equal(await charts.count(), 2);
+    for (let i = 0; i < 2; i += 1) {
+      const chart = charts.nth(i);
+      const box = await chart.locator('svg').boundingBox();
+      assert.ok(box && box.width > 0 && box.width <= 375, `chart ${i + 1} is ${JSON.stringify(box)}`);
+      const rows = await chart.locator('table tbody tr').count();
+      assert.ok(rows >= 2, `chart ${i + 1} has ${rows} table rows`);
+      assert.equal(await chart.locator('svg circle').count() > 0, true);
+    }
+    const freshness = await charts.filter({ hasText: 'От коммита' }).locator('table').innerText();
+    assert.match(freshness, /микробатчи, триггер 500 мс/);
+    assert.equal(await v.page.locator('figure.bench-chart script').count(), 0);
   } finally {
     await v.context.close();
   }

@@ -9,12 +9,18 @@ change events of ``inventory.orders``:
 - ``avg_order_value_30d`` — total / count rounded half-even to 2 places (null when none).
 
 A counted order is one whose latest version (max ``lsn``) is not a delete and whose
-status is not ``cancelled``. The same event delivered twice must change nothing.
+status is not ``cancelled``; it counts for the customer and the day of that version. The
+same event delivered twice must change nothing.
+
+The events you get are in ``exercise_log.jsonl`` next to this file (one Debezium message
+per line, with its delivery = micro-batch number): eight customers, one story each —
+updates, a cancellation, a delete, an order moved to another customer and day, a
+duplicate delivery, a back-dated order and an event far behind the watermark.
 
 Fill in the two functions below (the TODOs), then:
 
-    bash labs/feature-engineering/scripts/check.sh            # compare with the reference
-    bash labs/feature-engineering/scripts/check.sh --console  # watch features update
+    npm run lab:check                  # compare with the reference; names your mistake
+    npm run lab:check -- --console     # watch the features update per micro-batch
 
 The streaming wiring (``run_console``) is complete: read it, it is the pipeline you build.
 """
@@ -34,8 +40,7 @@ from pyspark.sql import functions as F  # noqa: F401  (you will need it)
 
 from cdc_features.core.envelope import parse_order_events
 from cdc_features.job.spark import get_spark
-from cdc_features.lab.exercise import commit_time
-from cdc_features.lab.stories import exercise_log
+from cdc_features.lab.exercise import commit_time, load_exercise_log
 from cdc_features.testing import RAW_SCHEMA, write_deliveries
 
 WINDOW_DAYS = 30
@@ -52,11 +57,13 @@ def build_customer_tiles(order_events: DataFrame) -> DataFrame:
     ``customer_id long, day date, order_count int, total_spend decimal(12,2),
     last_order_ts timestamp`` (null when the tile has no counted order).
     """
-    # TODO 1. One row per change event with the columns of the tile it belongs to:
-    #   customer_id, order_ts, order_id, lsn, amount and active (boolean):
-    #   - a delete has no after-image: take customer_id / order_ts from before_*,
-    #     active = false;
-    #   - otherwise active = status != 'cancelled'.
+    # TODO 1. Version rows: each change event gives the version of the order it writes into
+    #   a tile — customer_id, order_ts, order_id, lsn, active (boolean), amount:
+    #   - its after image (not for a delete): active = status != 'cancelled';
+    #   - a retraction where the order was: for a delete, and for an update that moved
+    #     the order to another customer or UTC day, the before image (before_customer_id,
+    #     before_order_ts) with active = false and amount null.
+    #   (Hint: F.array of two F.when(...) structs, then F.explode of the non-null ones.)
     #
     # TODO 2. Watermark and daily tiles:
     #   .withWatermark("order_ts", f"{WINDOW_DAYS} days")
@@ -70,6 +77,8 @@ def build_customer_tiles(order_events: DataFrame) -> DataFrame:
     #   with a greater lsn"), keep the active ones, then
     #   order_count = their number, total_spend = the sum of their amounts (0.00 when none),
     #   last_order_ts = the max of their order_ts, day = window.start as a date.
+    #   Keep every tile row, also one left with no counted order (order_count 0): the store
+    #   must learn that the tile emptied.
     raise NotImplementedError("build_customer_tiles: TODO 1–3 in starter/customer_features.py")
 
 
@@ -111,7 +120,7 @@ def run_console(
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="customer-features-") as tmp:
             return run_console(spark, impl, Path(tmp))
-    deliveries = exercise_log()
+    deliveries = load_exercise_log()  # exercise_log.jsonl, next to this file
     write_deliveries(deliveries, workdir / "input")
     store: dict[tuple[Any, Any], tuple[Any, ...]] = {}  # the console "feature store"
     errors: list[Exception] = []

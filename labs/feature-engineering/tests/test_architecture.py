@@ -4,7 +4,9 @@ PySpark work-arounds (guarded by version, applied in the workers, not on import)
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from pyspark.sql import SparkSession
@@ -12,7 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType
 
 from cdc_features.job import workarounds
-from cdc_features.job.spark import WORKER_DAEMON
+from cdc_features.job.spark import KAFKA_PACKAGE, SPARK_VERSION, WORKER_DAEMON
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cdc_features"
 
@@ -100,11 +102,7 @@ def test_no_module_keeps_configuration_in_a_module_global() -> None:
 
 
 def test_workarounds_apply_only_to_the_versions_they_are_for() -> None:
-    for workaround in (
-        workarounds.ZIP_REREADS,
-        workarounds.STATE_INFO_OFFSETS,
-        workarounds.PANDAS_EMPTY_CONCAT_WARNING,
-    ):
+    for workaround in workarounds.WORKAROUNDS:
         assert workaround.reason and workaround.pyspark_versions
         assert workaround.applies(workaround.pyspark_versions[0])
         assert not workaround.applies("99.0.0")
@@ -112,27 +110,48 @@ def test_workarounds_apply_only_to_the_versions_they_are_for() -> None:
 
 
 def test_the_workers_run_with_the_workarounds_and_the_driver_without(spark: SparkSession) -> None:
-    from pyspark.sql.pandas import serializers
+    from pyspark import worker
 
     assert spark.conf.get("spark.python.daemon.module") == WORKER_DAEMON
 
     @F.udf(BooleanType())
     def patched_in_worker(_: int) -> bool:
-        from pyspark.sql.pandas import serializers as worker_serializers
+        from pyspark import worker as worker_module
 
-        cls = worker_serializers.ApplyInPandasWithStateSerializer
-        return bool(getattr(cls, "_cdc_features_patched", False))
+        return bool(getattr(worker_module.EvalConf, "_cdc_features_patched", False))
 
     [row] = spark.range(1).select(patched_in_worker("id").alias("patched")).collect()
-    expected = workarounds.STATE_INFO_OFFSETS.applies()
+    expected = workarounds.STATE_SCHEMA_CASE.applies()
     assert row["patched"] is expected
     # importing the package patched nothing in this (driver) process
-    assert not getattr(serializers.ApplyInPandasWithStateSerializer, "_cdc_features_patched", False)
+    assert not getattr(worker.EvalConf, "_cdc_features_patched", False)
 
 
-@pytest.mark.parametrize("version", ["4.1.1"])
+# Measured on 4.2.0 (BENCHMARKS.md, "Spark 4.2.0"): the zip re-read and the float state offsets
+# of 4.1.1 are gone (dropped); the lower-cased state schema is new (STATE_SCHEMA_CASE); pandas'
+# empty-concat warning is still printed by the state serializer (kept).
+@pytest.mark.parametrize("version", ["4.2.0"])
 def test_the_pinned_pyspark_is_the_one_the_workarounds_were_measured_on(version: str) -> None:
     import pyspark
 
     # When the pin moves, re-measure each work-around and extend its version list (or drop it).
     assert pyspark.__version__ == version
+
+
+def test_spark_pyspark_and_the_kafka_package_are_one_version() -> None:
+    """The pip pin, the Kafka package the job asks Ivy for, and the pom that primes ``~/.m2``
+    (stack/fetch-jars.sh) name the same Spark version."""
+    import pyspark
+
+    lab = PACKAGE.parents[1]
+    pin = re.search(r'"pyspark==([^"]+)"', (lab / "pyproject.toml").read_text())
+    pom = ElementTree.parse(lab / "stack" / "maven" / "spark-kafka" / "pom.xml").getroot()
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    versions = {
+        d.findtext("m:artifactId", namespaces=ns): d.findtext("m:version", namespaces=ns)
+        for d in pom.iterfind(".//m:dependency", ns)
+    }
+    assert pin is not None
+    assert pin.group(1) == pyspark.__version__ == SPARK_VERSION
+    assert versions["spark-sql-kafka-0-10_2.13"] == SPARK_VERSION
+    assert KAFKA_PACKAGE.endswith(f":{versions['spark-sql-kafka-0-10_2.13']}")

@@ -125,6 +125,8 @@ def test_postgres_settings_match_the_schema_and_connector(services: dict[str, An
     assert connector["database.dbname"] == pg["environment"]["POSTGRES_DB"]
     assert connector["publication.name"] == "dbz_publication"
     assert connector["plugin.name"] == "pgoutput"
+    # heartbeats: an idle database is told from a dead connector, and the slot keeps moving
+    assert 0 < int(connector["heartbeat.interval.ms"]) <= 60_000
 
 
 def test_kafka_listener_matches_clients(services: dict[str, Any]) -> None:

@@ -25,7 +25,9 @@ def pitfall_outputs(spark: SparkSession) -> dict[str, str]:
         "pitfall_base64_decimal",
         "pitfall_processing_time",
         "monitoring_sample",
+        "training_data",
         "lab_console",
+        "lab_check",
     ],
 )
 def test_pitfall_output_matches_the_committed_file(
@@ -61,19 +63,22 @@ def test_base64_decimal_pitfall(pitfall_outputs: dict[str, str]) -> None:
 def test_processing_time_pitfall(pitfall_outputs: dict[str, str]) -> None:
     text = pitfall_outputs["pitfall_processing_time"]
     assert "  2026-03-01  6\n" in text
+    assert "  01-15 1, 01-28 1, 02-10 1, 02-20 1, 02-25 1, 02-28 1\n" in text
     assert "naive: order_count_30d = 6   days_since_last_order = 0" in text
     assert "ours:  order_count_30d = 4   days_since_last_order = 1" in text
 
 
 def test_monitoring_sample_fires_the_expected_alerts(pitfall_outputs: dict[str, str]) -> None:
     text = pitfall_outputs["monitoring_sample"]
-    assert "5 batches, 22 input rows, 1 dropped by watermark, 15 tiles written" in text
+    # the exercise log (26 messages) and one more delivery of 2; the orders dated 2025-03-01
+    # (exercise customer 107) and 2025-01-10 are behind the 365-day watermark
+    assert "5 batches, 28 input rows, 2 dropped by watermark, 21 tiles written" in text
     # what /metrics serves ten minutes after the last write: freshness computed at scrape time
     cf = '{query="customer_features"}'
     assert f"cdc_features_freshness_seconds{cf} 630.0" in text
-    assert f"cdc_features_rows_dropped_by_watermark_total{cf} 1.0" in text
+    assert f"cdc_features_rows_dropped_by_watermark_total{cf} 2.0" in text
     assert (
-        'cdc_features_end_to_end_lag_seconds_bucket{le="+Inf",query="customer_features"} 15.0'
+        'cdc_features_end_to_end_lag_seconds_bucket{le="+Inf",query="customer_features"} 21.0'
         in text
     )
     # the console summary of the rules file: the threshold rules that hold, the rest named
@@ -84,3 +89,20 @@ def test_monitoring_sample_fires_the_expected_alerts(pitfall_outputs: dict[str, 
         "Prometheus only (rates over time): EndToEndLagHigh, WatermarkDropRateHigh, "
         "FutureEventTime, FeatureScrapeMissing" in text
     )
+
+
+def test_training_data_shows_served_equals_training_and_the_leak(
+    pitfall_outputs: dict[str, str],
+) -> None:
+    text = pitfall_outputs["training_data"]
+    assert "order 303 created       2026-03-04 16:00   25.00  committed 2026-03-12 11:00" in text
+    assert "2026-03-06 12:00       1  2  100.00       2  100.00        3  125.00  <- leak" in text
+    assert text.count("<- leak") == 2
+
+
+def test_lab_check_names_the_missing_retraction(pitfall_outputs: dict[str, str]) -> None:
+    text = pitfall_outputs["lab_check"]
+    assert "FAIL  order_count_30d" in text
+    assert "customer 104: expected 0, got 1" in text
+    assert "\nMistake: no retraction for a moved order\n" in text
+    assert text.rstrip().endswith("Result: the check failed")

@@ -12,7 +12,7 @@ from pyspark.sql import Row
 from cdc_features.core.spec import CUSTOMER
 from cdc_features.monitoring import ConsoleAlerts, MetricsRegistry, check_missing, check_stale
 from cdc_features.monitoring.serving import entities_present, newest_customer_order
-from cdc_features.stores.redis_store import RedisConfig, write_tile
+from cdc_features.stores.redis_store import RedisConfig, load_functions, write_tile
 
 AT = datetime(2026, 3, 31, 18, 0, tzinfo=UTC)
 
@@ -20,6 +20,7 @@ AT = datetime(2026, 3, 31, 18, 0, tzinfo=UTC)
 def put_tile(
     client: redis.Redis, customer_id: int, day: date, count: int, last: datetime | None
 ) -> None:
+    load_functions(client)
     pipe = client.pipeline(transaction=False)
     row = Row(
         customer_id=customer_id,

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from cdc_features.core.definitions import CustomerFeatures, ProductFeatures
 from cdc_features.stores import redis_store as rs
 from cdc_features.stores.layout import to_micros
+from cdc_features.stores.memory import MemoryStore
 from cdc_features.stores.redis_store import RedisConfig, RedisFeatureReader
 from cdc_features.testing import all_customers, all_products
 
@@ -72,28 +73,17 @@ def test_tiles_are_stored_as_exact_hashes_with_expireat(
         ],
     )
     rs.write_to_feature_store(batch, 0, store=config)
-    key = f"cf:42:{D1:%Y%m%d}"
-    assert store.hgetall(key) == {
-        b"order_count": b"2",
-        b"total_spend": b"35.50",
-        b"last_order_ts_us": str(to_micros(ts(D1, 14, 5, 123456))).encode(),
+    # one hash per customer, a field per day: order_count|total_spend|last_order_ts_us
+    assert store.hgetall("cf:42") == {
+        f"{D1:%Y%m%d}".encode(): f"2|35.50|{to_micros(ts(D1, 14, 5, 123456))}".encode(),
+        f"{D2:%Y%m%d}".encode(): f"1|9.99|{to_micros(ts(D2, 8))}".encode(),
     }
     assert rs.dump_store(store) == {
-        key: {
-            "order_count": "2",
-            "total_spend": "35.50",
-            "last_order_ts_us": str(to_micros(ts(D1, 14, 5, 123456))),
+        "cf:42": {
+            f"{D1:%Y%m%d}": f"2|35.50|{to_micros(ts(D1, 14, 5, 123456))}",
+            f"{D2:%Y%m%d}": f"1|9.99|{to_micros(ts(D2, 8))}",
         },
-        f"cf:42:{D2:%Y%m%d}": {
-            "order_count": "1",
-            "total_spend": "9.99",
-            "last_order_ts_us": str(to_micros(ts(D2, 8))),
-        },
-        f"cf:7:{D2:%Y%m%d}": {
-            "order_count": "3",
-            "total_spend": "120.00",
-            "last_order_ts_us": str(to_micros(ts(D2, 23, 59))),
-        },
+        "cf:7": {f"{D2:%Y%m%d}": f"3|120.00|{to_micros(ts(D2, 23, 59))}"},
         # recency: one sorted set per customer, a day per member, its newest order as score
         "cr:42": {
             f"{D1:%Y%m%d}": str(to_micros(ts(D1, 14, 5, 123456))),
@@ -101,8 +91,8 @@ def test_tiles_are_stored_as_exact_hashes_with_expireat(
         },
         "cr:7": {f"{D2:%Y%m%d}": str(to_micros(ts(D2, 23, 59)))},
     }
-    assert store.expiretime(key) == day_end_plus(D1, 31)
-    assert store.expiretime(f"cf:7:{D2:%Y%m%d}") == day_end_plus(D2, 31)
+    assert store.expiretime("cf:42") == day_end_plus(D2, 31)  # the newest day + 31 days
+    assert store.expiretime("cf:7") == day_end_plus(D2, 31)
     assert store.expiretime("cr:42") == day_end_plus(D2, 366)  # the newest day + 366 days
 
 
@@ -121,7 +111,7 @@ def test_replayed_batch_and_new_absolute_values(
     rs.write_to_feature_store(batch, 3, store=config)  # a retried micro-batch
     assert rs.dump_store(store) == first
     # The next batch carries the tile's new absolute value (an amount update), and a tile
-    # that lost its last order (cancelled) — the key goes away.
+    # that lost its last order (cancelled) — its field goes, and the emptied hash with it.
     rs.write_to_feature_store(
         tiles(
             spark,
@@ -134,35 +124,30 @@ def test_replayed_batch_and_new_absolute_values(
         store=config,
     )
     assert rs.dump_store(store) == {
-        f"cf:1:{D1:%Y%m%d}": {
-            "order_count": "2",
-            "total_spend": "25.00",
-            "last_order_ts_us": str(to_micros(ts(D1, 10))),
-        },
+        "cf:1": {f"{D1:%Y%m%d}": f"2|25.00|{to_micros(ts(D1, 10))}"},
         "cr:1": {f"{D1:%Y%m%d}": str(to_micros(ts(D1, 10)))},  # customer 2's day left its set
     }
 
 
-def test_ttl_is_refreshed_and_old_days_stay_readable(
+def test_expiry_moves_forward_only_and_a_replayed_old_day_stays_readable(
     spark: SparkSession, store: redis.Redis, config: RedisConfig
 ) -> None:
-    key = f"cf:5:{D2:%Y%m%d}"
-    store.hset(key, "order_count", "9")
-    store.expire(key, 60)
+    store.hset("cf:5", f"{D2:%Y%m%d}", "9|9.00|")
+    store.expire("cf:5", 60)
     rs.write_to_feature_store(
-        tiles(
-            spark,
-            [
-                (5, D2, 1, Decimal("1.00"), ts(D2, 1), ts(D2, 1)),
-                (5, OLD, 1, Decimal("2.00"), ts(OLD, 1), ts(OLD, 1)),
-            ],
-        ),
-        0,
-        store=config,
+        tiles(spark, [(5, D2, 1, Decimal("1.00"), ts(D2, 1), ts(D2, 1))]), 0, store=config
     )
-    assert store.expiretime(key) == day_end_plus(D2, 31)
+    assert store.expiretime("cf:5") == day_end_plus(D2, 31)
+    rs.write_to_feature_store(  # an older day later on: the expiry is not lowered
+        tiles(spark, [(5, D1, 1, Decimal("1.00"), ts(D1, 1), ts(D1, 1))]), 1, store=config
+    )
+    assert store.expiretime("cf:5") == day_end_plus(D2, 31)
+    # A customer whose history is replayed long after: its hash lives at least a day.
+    rs.write_to_feature_store(
+        tiles(spark, [(6, OLD, 1, Decimal("2.00"), ts(OLD, 1), ts(OLD, 1))]), 2, store=config
+    )
     now = time.time()
-    old_expiry = store.expiretime(f"cf:5:{OLD:%Y%m%d}")
+    old_expiry = store.expiretime("cf:6")
     assert now + rs.MIN_TTL_SECONDS - 5 <= old_expiry <= now + rs.MIN_TTL_SECONDS + 5
 
 
@@ -281,11 +266,9 @@ def test_many_rows_small_flushes_and_driver_writer_agree(
     executor_side = rs.dump_store(store)
     assert sum(1 for key in executor_side if key.startswith("cf:")) == 1200
     assert sum(1 for key in executor_side if key.startswith("cr:")) == 1200  # one per customer
-    assert f"cf:5000:{D1:%Y%m%d}" not in executor_side and "cr:5000" not in executor_side
-    assert executor_side[f"cf:13:{D1 - timedelta(days=3):%Y%m%d}"] == {
-        "order_count": "2",
-        "total_spend": "3.25",
-        "last_order_ts_us": str(to_micros(ts(D1, 13))),
+    assert "cf:5000" not in executor_side and "cr:5000" not in executor_side
+    assert executor_side["cf:13"] == {
+        f"{D1 - timedelta(days=3):%Y%m%d}": f"2|3.25|{to_micros(ts(D1, 13))}"
     }
     store.flushdb()
     rs.write_rows_from_driver(tiles(spark, rows), store=config)
@@ -302,7 +285,7 @@ def test_url_reaches_the_executors_through_the_closure(
         0,
         store=RedisConfig(redis_url),
     )
-    assert cast(bytes, store.hget(f"cf:3:{D2:%Y%m%d}", "order_count")) == b"1"
+    assert cast(bytes, store.hget("cf:3", f"{D2:%Y%m%d}")).startswith(b"1|")
 
 
 def test_unreachable_store_fails_the_batch(spark: SparkSession, store: redis.Redis) -> None:
@@ -402,6 +385,7 @@ def _tile_row(customer: int, day: date, count: int, last: datetime | None) -> di
 
 
 def _write_rows(store: redis.Redis, config: RedisConfig, rows: list[dict[str, Any]]) -> None:
+    rs.load_functions(store)
     pipe = store.pipeline(transaction=False)
     for row in rows:
         rs.write_tile(pipe, row, time.time(), config)
@@ -446,7 +430,7 @@ def test_recency_set_per_customer_and_its_reads(store: redis.Redis, config: Redi
     assert (f.order_count_30d, f.last_order_ts) == (0, ts(d[2], 12).replace(tzinfo=UTC))
     assert f.days_since_last_order == (now - ts(d[2], 12).replace(tzinfo=UTC)).days
     assert RedisFeatureReader(store).customer_features([77], now)[77] == f
-    store.delete(*cast(list[bytes], store.keys("cf:77:*")))
+    store.delete("cf:77")
     assert 77 in RedisFeatureReader(store).customer_ids()  # a recency set alone lists it
     # read a year on: the 45-day-old day has left the horizon, the 100-day-old one long ago
     later = rs.read_customer_features(store, 77, now + timedelta(days=330))
@@ -461,3 +445,91 @@ def test_recency_set_per_customer_and_its_reads(store: redis.Redis, config: Redi
         f"{d[1]:%Y%m%d}": str(to_micros(ts(d[1], 9))),
         f"{d[2]:%Y%m%d}": str(to_micros(ts(d[2], 12))),
     }
+
+
+def test_a_tile_hash_keeps_the_days_within_31_of_its_newest_whatever_the_write_order(
+    store: redis.Redis, config: RedisConfig
+) -> None:
+    """The tile function counts the kept span from the newest day in the hash, in calendar
+    days across month, leap-day and year ends; any order of the same writes leaves the same
+    hash, and a read at T on or after the newest day sums what the untrimmed tiles give."""
+    import random
+
+    newest = date(2024, 3, 1)  # 31 days before it: 30 January (2024 is a leap year)
+    days = [newest - timedelta(days=n) for n in (0, 1, 29, 30, 31, 32, 33, 60, 400)]
+    days += [date(2025, 1, 1) - timedelta(days=n) for n in (0, 31, 32)]  # over a year end
+    rows = [_tile_row(c, day, 1 + n % 3, ts(day, 12)) for c in (1, 2) for n, day in enumerate(days)]
+    rows = [r for r in rows if (r["customer_id"] == 1) == (r["day"] <= newest)]
+    kept = {
+        1: {f"{newest - timedelta(days=n):%Y%m%d}" for n in (0, 1, 29, 30, 31)},
+        2: {f"{date(2025, 1, 1) - timedelta(days=n):%Y%m%d}" for n in (0, 31)},
+    }
+    dumps = []
+    for seed in range(4):
+        store.flushdb()
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        _write_rows(store, config, shuffled)
+        assert {c: {f.decode() for f in store.hkeys(f"cf:{c}")} for c in (1, 2)} == kept
+        dumps.append(rs.dump_store(store))
+    assert all(d == dumps[0] for d in dumps)
+    # sums at T = the newest day, the day before it and 30 days on: as from every tile
+    memory = MemoryStore()
+    memory.apply_tiles(rows)
+    for at_day in (newest - timedelta(days=1), newest, newest + timedelta(days=30)):
+        at = datetime.combine(at_day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=23)
+        assert rs.read_customer_features(store, 1, at) == memory.customer_features([1], at)[1]
+    # an emptied newest day: the hash keeps what it had (the span never widens again)
+    _write_rows(store, config, [_tile_row(1, newest, 0, None)])
+    assert {f.decode() for f in store.hkeys("cf:1")} == kept[1] - {f"{newest:%Y%m%d}"}
+
+
+def test_a_batched_read_is_one_round_trip_and_equals_the_single_reads(
+    store: redis.Redis, config: RedisConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        _tile_row(c, TODAY - timedelta(days=(c * n) % 40), 1 + n, ts(TODAY, n))
+        for c in range(1, 301)
+        for n in range(c % 5)
+    ]
+    for i, row in enumerate(rows):  # spends of any cents, summed exactly by the store
+        row["total_spend"] = Decimal(i * 7919 % 1_000_003) / 100
+    _write_rows(store, config, rows)
+    at = datetime.now(UTC)
+    ids = list(range(1, 351))  # 50 of them never ordered
+    single = [rs.read_customer_features(store, c, at) for c in ids]
+    memory = MemoryStore()
+    memory.apply_tiles(rows)
+    assert single == [memory.customer_features(ids, at)[c] for c in ids]
+    assert sum(1 for f in single if f.order_count_30d) > 200
+
+    sends: list[int] = []
+    original = redis.connection.Connection.send_packed_command
+
+    def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        sends.append(1)
+        original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+    assert rs.read_customer_features_many(store, ids, at) == single
+    assert len(sends) == 1  # 350 customers, 700 commands, one write to the socket
+    sends.clear()
+    by_id = dict(zip(ids, single, strict=True))
+    assert RedisFeatureReader(store).customer_features(ids, at) == by_id
+    assert len(sends) == 1
+    sends.clear()
+    assert RedisFeatureReader(store).product_features(range(1, 101), at) == {
+        p: ProductFeatures(p, 0, Decimal("0.00"), 0) for p in range(1, 101)
+    }
+    assert len(sends) == 1
+
+
+def test_a_read_reloads_the_functions_a_restarted_redis_lost(
+    store: redis.Redis, config: RedisConfig
+) -> None:
+    _write_rows(store, config, [_tile_row(9, TODAY, 2, ts(TODAY, 1))])
+    store.function_flush()  # as after a restart without persistence
+    at = datetime.now(UTC)
+    assert rs.read_customer_features(store, 9, at).order_count_30d == 2
+    [library] = cast(list[list[Any]], store.function_list())
+    assert library[:2] == [b"library_name", b"cdc_features"]

@@ -37,10 +37,14 @@ CREATE TABLE IF NOT EXISTS order_items (
     unit_price  DECIMAL(10,2) NOT NULL
 );
 
+-- region replica_identity
 -- Updates and deletes must carry the whole old row (`before`), otherwise an amount
--- correction or a delete cannot be subtracted from a feature.
+-- correction or a delete cannot be subtracted from a feature. With the DEFAULT identity an
+-- update's `before` is null and a delete's holds only the key: the lab dead-letters both
+-- (missing_before). FULL writes the whole old row into the WAL: more WAL per change.
 ALTER TABLE orders REPLICA IDENTITY FULL;
 ALTER TABLE order_items REPLICA IDENTITY FULL;
+-- endregion
 
 -- pgoutput reads changes through a publication.
 DO $$

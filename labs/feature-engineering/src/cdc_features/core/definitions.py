@@ -33,7 +33,9 @@ __all__ = [
     "ProductFeatures",
     "Recency",
     "Tile",
+    "can_count",
     "customer_features_from_tiles",
+    "customer_features_from_totals",
     "last_order_in_horizon",
     "product_features_from_lines",
     "recency_of_tiles",
@@ -119,6 +121,8 @@ class Line:
 
 
 def _utc(at: datetime) -> datetime:
+    if at.tzinfo is UTC:  # the common case, on every read: no conversion
+        return at
     if at.tzinfo is None:
         raise ValueError("read time must be timezone-aware (UTC)")
     return at.astimezone(UTC)
@@ -152,6 +156,19 @@ def last_order_in_horizon(recency: Iterable[Recency], at: datetime) -> datetime 
     return newest
 
 
+def can_count(day: date, newest: date, days: int) -> bool:
+    """The lateness rule: can a fact of ``day`` count in a ``days``-day lookback read at any
+    T at or after an event of day ``newest``?
+
+    The earliest such window starts ``days - 1`` days before ``newest``; a fact older than
+    that is outside every window a T at or after the newest event time can read, so a
+    store may drop it (and a fact already stored may go). It is the rule behind the
+    micro-batch queries' watermark delay (``EntitySpec.lookback_days``), applied here without
+    streaming state.
+    """
+    return day >= newest - timedelta(days=days - 1)
+
+
 def customer_features_from_tiles(
     customer_id: int, tiles: Iterable[Tile], recency: Iterable[Recency], at: datetime
 ) -> CustomerFeatures:
@@ -167,9 +184,26 @@ def customer_features_from_tiles(
             continue
         count += tile.order_count
         total += tile.total_spend
-    last_ts = last_order_in_horizon(recency, at)
-    total = total.quantize(CENTS)
+    return customer_features_from_totals(
+        customer_id, count, total, last_order_in_horizon(recency, at), at
+    )
+
+
+def customer_features_from_totals(
+    customer_id: int,
+    order_count: int,
+    total_spend: Decimal,
+    last_order_ts: datetime | None,
+    at: datetime,
+) -> CustomerFeatures:
+    """The customer's features at ``at`` from the sums of the tiles of the 30-day window
+    ending with ``at``'s UTC day (a store that sums them where they are stored passes its
+    sums) and the newest order time in the 365-day horizon (``None`` when none)."""
+    at = _utc(at)
+    total = total_spend.quantize(CENTS)
+    count = order_count
     avg = (total / count).quantize(CENTS, rounding=ROUND_HALF_EVEN) if count else None
+    last_ts = _utc(last_order_ts) if last_order_ts is not None else None
     days_since = (at - last_ts) // ONE_DAY if last_ts is not None else None
     return CustomerFeatures(customer_id, count, total, avg, last_ts, days_since)
 

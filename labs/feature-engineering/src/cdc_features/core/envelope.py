@@ -79,10 +79,17 @@ SNAPSHOT_FLAGS = (
 
 class Parsed(NamedTuple):
     """Typed events plus the dead letters ``(raw, reason, topic, key)`` (strings; ``key`` is
-    the message key, the row's primary key, when the input has one)."""
+    the message key, the row's primary key, when the input has one).
+
+    ``messages`` is both in one pass: a row per message with the struct ``event`` (null for
+    a dead letter) and the struct ``dead_letter`` (null for a clean event; both are set for
+    an event whose version the event-time guard made not count). A query that needs both
+    without reading its source twice (Real-Time Mode) uses it.
+    """
 
     events: DataFrame
     dead_letters: DataFrame
+    messages: DataFrame
 
 
 _TYPES = {
@@ -369,7 +376,13 @@ def _finish(
         )
     dead = checked.where(letter.isNotNull()).select("raw", letter.alias("reason"), "topic", "key")
     events = checked.where(F.col("reason").isNull()).select(*columns(after, before))
-    return Parsed(events, dead)
+    both = checked.select(
+        F.when(F.col("reason").isNull(), F.struct(*columns(after, before))).alias("event"),
+        F.when(letter.isNotNull(), F.struct("raw", letter.alias("reason"), "topic", "key")).alias(
+            "dead_letter"
+        ),
+    )
+    return Parsed(events, dead, both)
 
 
 def _common(env: Column) -> list[Column]:

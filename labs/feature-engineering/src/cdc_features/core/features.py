@@ -29,9 +29,12 @@ from cdc_features.core.spec import CANCELLED, CUSTOMER, PRODUCT
 
 __all__ = [
     "CUSTOMER_TILE_SCHEMA",
+    "ORDER_FACT_SCHEMA",
     "PRODUCT_LINE_SCHEMA",
     "compute_customer_features",
+    "compute_order_facts",
     "compute_product_features",
+    "order_fact_versions",
     "order_line_changes",
 ]
 
@@ -83,15 +86,18 @@ def _tile_changes(events: DataFrame) -> DataFrame:
         F.lit(None).cast("decimal(10,2)").alias("amount"),
         F.col("commit_ts"),
     )
-    rows = F.array(
+    # region retraction_rows
+    rows = F.array(  # an update or delete also writes a retraction where the order was
         F.when((F.col("op") != "d") & F.col("order_ts").isNotNull(), after),
         F.when(F.col("op").isin("u", "d") & F.col("before_order_ts").isNotNull(), retraction),
     )
+    # endregion
     return events.select(F.explode(F.filter(rows, lambda r: r.isNotNull())).alias("v")).select(
         "v.*"
     )
 
 
+# region newest_version_per_order
 def _latest_per_order(versions: Column) -> Column:
     """Of a tile's collected versions, the newest one of each order (max LSN, then rank)."""
     distinct = F.array_distinct(versions)  # a duplicated delivery is the same struct
@@ -109,6 +115,9 @@ def _latest_per_order(versions: Column) -> Column:
     )
 
 
+# endregion
+
+
 def _sum_amounts(orders: Column) -> Column:
     zero = F.lit(0).cast("decimal(12,2)")
     return F.aggregate(orders, zero, lambda acc, o: (acc + o["amount"]).cast("decimal(12,2)"))
@@ -118,13 +127,10 @@ def _sum_amounts(orders: Column) -> Column:
 def compute_customer_features(order_events: DataFrame) -> DataFrame:
     """Daily customer tiles: the counted orders of one customer on one UTC day.
 
-    A counted order is one whose newest version (max LSN) exists and is not cancelled;
-    it sits in the tile of its newest ``order_date``. Each tile is an ABSOLUTE value
-    (``order_count``, ``total_spend``, ``last_order_ts``), so a replayed or duplicated
-    event changes nothing. The windows are applied when reading: the 30-day sums over
-    the last 30 tiles, recency (``last_order_ts``) over the 365-day horizon. Events more
-    than 365 days behind the watermark are dropped (and counted by Spark); they cannot
-    change a feature read at the newest event time.
+    A counted order's newest version (max LSN) exists and is not cancelled; it sits in the
+    tile of its newest ``order_date``. Tiles hold ABSOLUTE values, so a replayed event
+    changes nothing; the 30-day sums and the 365-day recency are applied when reading.
+    Events behind the watermark (newest event time − 365 days) are dropped and counted.
     """
     versions = _tile_changes(order_events)
     tiles = (
@@ -147,6 +153,65 @@ def compute_customer_features(order_events: DataFrame) -> DataFrame:
         F.array_max(F.transform(counted, lambda v: v["order_ts"])).alias("last_order_ts"),
         "commit_ts",
     )
+
+
+# endregion
+
+
+ORDER_FACT_SCHEMA = (
+    "customer_id long, order_id long, lsn long, rank int, active boolean, "
+    "amount decimal(10,2), order_ts timestamp, commit_ts timestamp"
+)
+
+
+# region compute_order_facts
+def order_fact_versions() -> Column:
+    """The facts one order event gives, as an array of structs (``ORDER_FACT_SCHEMA``).
+
+    The after image of a create, update or snapshot read is the order's fact at its
+    customer: ``active`` unless cancelled or without ``order_ts`` (the parser's event-time
+    guard nulled an implausible future date: that version does not count, yet it replaces
+    the previous one), its amount and ``order_date``. When an update moves the order to
+    another customer, or a delete removes it, the before image gives an inactive fact
+    (``rank`` 0) at the customer it leaves. Empty for a row without an event (``op`` null).
+    """
+    op = F.col("op")
+    after = F.struct(
+        F.col("customer_id").alias("customer_id"),
+        F.col("order_id").alias("order_id"),
+        F.col("lsn").alias("lsn"),
+        F.lit(1).alias("rank"),
+        (
+            (F.coalesce(F.col("status"), F.lit("")) != CANCELLED) & F.col("order_ts").isNotNull()
+        ).alias("active"),
+        F.col("amount").alias("amount"),
+        F.col("order_ts").alias("order_ts"),
+        F.col("commit_ts").alias("commit_ts"),
+    )
+    retraction = F.struct(
+        F.col("before_customer_id").alias("customer_id"),
+        F.col("order_id").alias("order_id"),
+        F.col("lsn").alias("lsn"),
+        F.lit(0).alias("rank"),
+        F.lit(False).alias("active"),
+        F.lit(None).cast("decimal(10,2)").alias("amount"),
+        F.col("before_order_ts").alias("order_ts"),
+        F.col("commit_ts").alias("commit_ts"),
+    )
+    moved_away = (op == "d") | ((op == "u") & (F.col("before_customer_id") != F.col("customer_id")))
+    facts = F.array(F.when(op != "d", after), F.when(moved_away, retraction))
+    return F.filter(facts, lambda r: r.isNotNull())
+
+
+def compute_order_facts(order_events: DataFrame) -> DataFrame:
+    """Per-order facts of customers: one row per version of an order, no state at all.
+
+    A store keeps, per customer and order, the fact with the highest ``(lsn, rank)``, so a
+    replayed or late version changes nothing, and the sums and recency are taken when
+    reading (the same definitions as the daily tiles). Only row-wise operators are used, so
+    the query runs in Spark's Real-Time Mode, where stateful operators are refused.
+    """
+    return order_events.select(F.explode(order_fact_versions()).alias("f")).select("f.*")
 
 
 # endregion
@@ -260,41 +325,28 @@ def order_line_changes(
     written: dict[str, list[Any]] = st["written"]
     out: list[dict[str, Any]] = []
     for key, it in items.items():
-        counts = (
-            header is not None
-            and header["present"]
-            and header["active"]
-            and it["present"]
-            and it["product_id"] is not None
-        )
         lsn = max(it["lsn"], header["lsn"] if header else it["lsn"])
         commit_ms = max(
             x
             for x in (it["commit_ms"], header["commit_ms"] if header else None, 0)
             if x is not None
         )
+        # region product_line_core
+        order_counts = header is not None and header["present"] and header["active"]
+        counts = order_counts and it["present"] and it["product_id"] is not None
         place = [it["product_id"], _day_of(header["order_ms"]).isoformat()] if counts else None
-        before = written.get(key)
-        if before is not None and before != place:
+        before = written.get(key)  # where this line was written last
+        if before is not None and before != place:  # moved or stopped counting: retract
             out.append(_line(before, order_id, key, None, None, None, False, lsn, commit_ms))
-        if place is not None:  # the line counts
-            price = Decimal(it["unit_price"])
-            out.append(
-                _line(
-                    place,
-                    order_id,
-                    key,
-                    header["customer_id"],
-                    it["quantity"],
-                    price * it["quantity"],
-                    True,
-                    lsn,
-                    commit_ms,
-                )
-            )
+        if place is not None:  # the absolute line at its (product, day)
+            units, revenue = it["quantity"], Decimal(it["unit_price"]) * it["quantity"]
+            buyer = header["customer_id"]
+            line = _line(place, order_id, key, buyer, units, revenue, True, lsn, commit_ms)
+            out.append(line)
             written[key] = place
         else:
             written.pop(key, None)
+        # endregion
     return st, out
 
 

@@ -44,7 +44,7 @@ class EntitySpec:
 
     entity: str  # Feast entity name
     id_column: str  # join key / column of the entity id
-    key_prefix: str  # Redis key prefix: ``<prefix>:<id>:<yyyymmdd>``
+    key_prefix: str  # Redis key prefix (stores/layout.py: ``<prefix>:<id>[:<yyyymmdd>]``)
     window_days: int
     features: tuple[str, ...]  # the feature names read at T, in serving order
     horizon_days: int | None = None  # a feature looking back further than the window
@@ -102,6 +102,15 @@ PRODUCT = EntitySpec(
 
 CUSTOMER_WINDOW_DAYS = CUSTOMER.window_days
 PRODUCT_WINDOW_DAYS = PRODUCT.window_days
+
+# The low-latency path (Real-Time Mode): a stateless query turns order events into per-order
+# facts of customers on a Kafka topic; a writer outside Spark applies them to one hash per
+# customer (``<prefix>:<customer_id>``, a field per order). The customer features are
+# computed from those facts when read, with the same windows as above.
+ORDER_FACTS_PREFIX = "co"
+REALTIME_QUERY = "customer_order_facts"
+ORDER_FACTS_TOPIC = "cdc_features.customer_order_facts"
+REALTIME_DEAD_LETTER_TOPIC = "cdc_features.dead_letters"
 
 # Names of the job's streaming queries (also the monitoring's ``query`` label and the
 # checkpoint sub-folders).

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from cdc_features.core.debezium_json import DEFAULT_PREFIX, ORDER_ITEMS, ORDERS, topic_name
 from cdc_features.core.spec import FUTURE_TOLERANCE
+from cdc_features.job.spark import checkpoint_file_manager
 from cdc_features.stores.redis_store import DEFAULT_REDIS_URL, REDIS_URL_ENV, RedisConfig
 
 SINKS = ("redis", "feast", "noop")
@@ -27,7 +28,7 @@ SINKS = ("redis", "feast", "noop")
 class PipelineConfig:
     """Everything the job needs; the CLI flags map one to one."""
 
-    checkpoint_dir: Path
+    checkpoint_dir: Path | str  # a local folder, or a URI (hdfs://..., s3a://...) on a cluster
     source: str = "files"
     input_dir: Path | None = None
     bootstrap_servers: str | None = None
@@ -50,6 +51,12 @@ class PipelineConfig:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     metrics_port: int | None = None  # loopback /metrics endpoint (0 = a free port); MONITORING.md
     status_interval: float | None = None  # seconds between monitoring status lines
+    # Shuffle partitions of the stateful queries: None = the session's (get_spark: 2). Only a
+    # new query takes it; a restarted one keeps the number stored in its checkpoint.
+    shuffle_partitions: int | None = None
+    # auto = the FileSystem-based manager on a local disk (atomic rename), Spark's default
+    # (FileContext-based) on any other file system; or filesystem / filecontext / a class.
+    checkpoint_file_manager: str = "auto"
 
     def __post_init__(self) -> None:
         unknown = set(self.sinks) - set(SINKS)
@@ -63,6 +70,14 @@ class PipelineConfig:
             raise ValueError(f"unknown source {self.source!r}; choose files or kafka")
         if "feast" in self.sinks and self.feast_repo is None:
             raise ValueError("--sink feast needs --feast-repo")
+        if not self.checkpoint_on_local_path and self.dead_letter_dir is None:
+            raise ValueError(
+                "a checkpoint URI needs --dead-letter-dir (a folder the driver and the "
+                "executors share)"
+            )
+        checkpoint_file_manager(self.checkpoint_file_manager, "file")  # a known choice
+        if self.shuffle_partitions is not None and self.shuffle_partitions < 1:
+            raise ValueError(f"--shuffle-partitions must be >= 1, got {self.shuffle_partitions}")
         if self.future_tolerance < timedelta(0):
             raise ValueError(f"--future-tolerance must not be negative: {self.future_tolerance}")
 
@@ -85,9 +100,19 @@ class PipelineConfig:
         return self.dead_letter_trigger
 
     @property
+    def checkpoint_on_local_path(self) -> bool:
+        """The checkpoints are a path (no URI scheme): the local disk, or the cluster's default
+        file system (``fs.defaultFS``) when the job runs there."""
+        return "://" not in str(self.checkpoint_dir)
+
+    def checkpoint_location(self, name: str) -> str:
+        """The checkpoint location of one query: ``<checkpoint-dir>/<name>``."""
+        return f"{str(self.checkpoint_dir).rstrip('/')}/{name}"
+
+    @property
     def dead_letter_path(self) -> Path:
         """Where dead letters go (default: next to the checkpoints)."""
-        return self.dead_letter_dir or self.checkpoint_dir / "dead_letters_out"
+        return self.dead_letter_dir or Path(self.checkpoint_dir) / "dead_letters_out"
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(seconds?|s|minutes?|min|hours?|h|days?|d)?\s*$")
@@ -124,7 +149,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-files-per-trigger", type=int)
     parser.add_argument("--max-offsets-per-trigger", type=int)
-    parser.add_argument("--checkpoint-dir", type=Path, default=Path(".work/checkpoints"))
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=path_or_uri,
+        default=Path(".work/checkpoints"),
+        help="a local folder, or a URI on a cluster (hdfs://..., s3a://...)",
+    )
     parser.add_argument("--dead-letter-dir", type=Path)
     parser.add_argument(
         "--sink", default="redis", help=f"comma-separated: {', '.join(SINKS)} (default redis)"
@@ -166,6 +196,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status-interval", type=float, help="print a monitoring status line every N seconds"
     )
+    parser.add_argument(
+        "--shuffle-partitions",
+        type=int,
+        help="shuffle partitions of a new query's stateful operators (default: the session's, 2); "
+        "on a cluster about the executors' total cores",
+    )
+    parser.add_argument(
+        "--checkpoint-file-manager",
+        default="auto",
+        help="auto (FileSystem-based on a local disk, Spark's default elsewhere), filesystem, "
+        "filecontext or a class name",
+    )
+
+
+def path_or_uri(text: str) -> Path | str:
+    """A command-line location: a URI stays text (``Path`` would fold its ``//``)."""
+    return text if "://" in text else Path(text)
 
 
 def split_sinks(text: str) -> tuple[str, ...]:
@@ -199,4 +246,6 @@ def config_from_args(
         out=out or sys.stdout,
         metrics_port=getattr(args, "metrics_port", None),
         status_interval=getattr(args, "status_interval", None),
+        shuffle_partitions=getattr(args, "shuffle_partitions", None),
+        checkpoint_file_manager=getattr(args, "checkpoint_file_manager", "auto"),
     )

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -34,6 +35,7 @@ from cdc_features.job.queries import (
     start_product_query,
 )
 from cdc_features.job.sinks import SinkSet, build_sinks
+from cdc_features.job.spark import apply_streaming_settings
 from cdc_features.job.workarounds import drain_listener_bus
 from cdc_features.monitoring import MetricsRegistry, Monitoring, observe_pipeline, start_monitoring
 
@@ -96,11 +98,21 @@ def start_pipeline(
 ) -> Pipeline:
     """Start the three queries (customer, product, dead letters) with separate checkpoints.
 
+    The session gets the job's streaming settings first (checkpoint file manager chosen for
+    the checkpoint's file system, shuffle partitions when configured).
+
     ``extra_sinks`` are appended after the configured ones (the lab runner's console view);
     monitoring runs when a ``registry`` is given or the config asks for a metrics endpoint or
     a status line (a new registry, owned by the returned pipeline, unless one is given).
     """
-    config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    if config.checkpoint_on_local_path:
+        Path(config.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    apply_streaming_settings(
+        spark,
+        checkpoint_dir=str(config.checkpoint_dir),
+        checkpoint_manager=config.checkpoint_file_manager,
+        shuffle_partitions=config.shuffle_partitions,
+    )
     counter = DeadLetterCounter(
         config.dead_letter_path if config.dead_letter_path.exists() else None
     )
@@ -144,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         description="CDC events → ML features (Spark Structured Streaming)",
     )
     add_arguments(parser)
+    parser.add_argument(
+        "--master",
+        help="Spark master (default: spark-submit's --master, else env SPARK_MASTER, "
+        "else local[2])",
+    )
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
@@ -151,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     from cdc_features.job.spark import get_spark
 
-    spark = get_spark("cdc-features", kafka=config.source == "kafka")
+    spark = get_spark("cdc-features", args.master, kafka=config.source == "kafka")
     pipeline = start_pipeline(spark, config)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -40,7 +40,7 @@ def streaming_writer(
     writer = (
         df.writeStream.queryName(name)
         .outputMode(mode)
-        .option("checkpointLocation", str(config.checkpoint_dir / name))
+        .option("checkpointLocation", config.checkpoint_location(name))
     )
     return _with_trigger(writer, trigger or config.trigger)
 

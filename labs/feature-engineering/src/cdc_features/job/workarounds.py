@@ -7,12 +7,18 @@ Spark start its Python workers through :mod:`cdc_features.job.worker_daemon`, wh
 A version outside a work-around's list leaves PySpark untouched; re-check the reason on
 an upgrade (the product-state and benchmark tests show whether it is still needed) and
 extend the list only after measuring.
+
+Dropped with the move to 4.2.0 (BENCHMARKS.md, "Spark 4.2.0"): skipping the zipimport
+directory re-reads of every task (4.2.0 invalidates the import caches only when a task adds
+a path: 16 re-reads per worker whatever the number of micro-batches, against ~36 per
+micro-batch on 4.1.1) and turning applyInPandasWithState's state-info offsets into integers
+(4.1.1 handed them over as floats; 4.2.0 converts the state info another way, and the
+product queries pass without the patch).
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import json
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -32,38 +38,28 @@ class Workaround:
         return version in self.pyspark_versions
 
 
-ZIP_REREADS = Workaround(
-    name="skip zipimport cache re-reads in workers",
+STATE_SCHEMA_CASE = Workaround(
+    name="state schemas read verbatim in applyInPandasWithState workers",
     reason=(
-        "pyspark.worker_util calls importlib.invalidate_caches() at the start of every task; "
-        "on Python < 3.12 each zipimporter then re-parses its archive's directory "
-        "(pyspark.zip, the spark-core jar, the Kafka jars: ~10,000 entries in pure Python). "
-        "py-spy: 839 of 901 worker samples of a small micro-batch; product query alone "
-        "allUpdatesTimeMs 1,432 -> 364 ms with the skip (BENCHMARKS.md). The archives never "
-        "change while a worker runs. CDC_FEATURES_ZIP_REREADS=1 keeps PySpark's behaviour."
+        "PySpark 4.2.0's worker Conf.get lower-cases every string value unless told not to, "
+        "and EvalConf.state_value_schema / grouping_key_schema read their JSON schemas that "
+        'way: an array in the state schema arrives as "elementtype" and the worker fails '
+        "with KeyError: 'elementType' (the product query's first micro-batch, every time; "
+        "field names would be lower-cased too). The patch reads both schemas verbatim, as "
+        "EvalConf.input_type already does."
     ),
-    pyspark_versions=("4.1.1",),
-)
-STATE_INFO_OFFSETS = Workaround(
-    name="integer offsets in applyInPandasWithState",
-    reason=(
-        "PySpark 4.1.1 with pyarrow 26: ApplyInPandasWithStateSerializer hands each group's "
-        "startOffset/numRows to RecordBatch.slice as floats when the state-info column holds "
-        "nulls, and the worker fails with \"TypeError: 'float' object cannot be interpreted as "
-        'an integer" (seen in the product-state tests); the patch turns them into ints.'
-    ),
-    pyspark_versions=("4.1.1",),
+    pyspark_versions=("4.2.0",),
 )
 PANDAS_EMPTY_CONCAT_WARNING = Workaround(
     name="silence pandas' empty-frame concat FutureWarning in the state serializer",
     reason=(
         "PySpark's state serializer concatenates each bucket's output frames, some of them "
         "empty (a bucket whose orders changed no line); pandas 2.3 warns about that on every "
-        "call, flooding the job's stderr."
+        "call, flooding the job's stderr (still so in 4.2.0: ApplyInPandasWithStateSerializer "
+        "concatenates an all-NA filler frame)."
     ),
-    pyspark_versions=("4.1.1",),
+    pyspark_versions=("4.1.1", "4.2.0"),
 )
-
 
 DRAIN_LISTENER_BUS = Workaround(
     name="wait for the listener bus before a Python listener goes away",
@@ -73,12 +69,14 @@ DRAIN_LISTENER_BUS = Workaround(
         "calls the Python listener through Py4J. When the Python process exits right after "
         "Pipeline.stop(), the JVM logs 'ERROR StreamingQueryListenerBus: Listener "
         "PythonStreamingQueryListenerWrapper threw an exception' with a Py4J stack trace "
-        "(reproduced: three micro-batches, stop, exit). PySpark has no public wait, so the "
+        "(reproduced: three micro-batches, stop, exit; on 4.2.0 too, 3 runs of 3 without "
+        "the wait, 0 with it). PySpark has no public wait, so the "
         "driver waits on SparkContext.listenerBus().waitUntilEmpty(), a JVM method Spark "
         "marks private[spark]."
     ),
-    pyspark_versions=("4.1.1",),
+    pyspark_versions=("4.1.1", "4.2.0"),
 )
+WORKAROUNDS = (STATE_SCHEMA_CASE, PANDAS_EMPTY_CONCAT_WARNING, DRAIN_LISTENER_BUS)
 
 
 def drain_listener_bus(spark: Any, timeout_ms: int = 10_000) -> bool:
@@ -94,33 +92,23 @@ def drain_listener_bus(spark: Any, timeout_ms: int = 10_000) -> bool:
     return True
 
 
-def _skip_zip_rereads() -> None:
-    if sys.version_info >= (3, 12) or os.environ.get("CDC_FEATURES_ZIP_REREADS") == "1":
-        return
-    import zipimport
+def _state_schemas_verbatim() -> None:
+    from pyspark import worker
+    from pyspark.sql.types import StructType
 
-    zipimport.zipimporter.invalidate_caches = lambda self: None  # type: ignore[method-assign]
-
-
-def _integer_state_info_offsets() -> None:
-    from pyspark.sql.pandas import serializers
-
-    cls: Any = serializers.ApplyInPandasWithStateSerializer
+    cls: Any = worker.EvalConf
     if getattr(cls, "_cdc_features_patched", False):
         return
-    original = cls.arrow_to_pandas
 
-    def arrow_to_pandas(self: Any, arrow_column: Any, idx: int, *args: Any, **kwargs: Any) -> Any:
-        result = original(self, arrow_column, idx, *args, **kwargs)
-        arrow_type = arrow_column.type
-        if getattr(arrow_type, "num_fields", 0) and arrow_type.get_field_index("numRows") >= 0:
-            for info in result:
-                if info:
-                    info["startOffset"] = int(info["startOffset"])
-                    info["numRows"] = int(info["numRows"])
-        return result
+    def schema(key: str) -> property:
+        def read(self: Any) -> StructType | None:
+            text = self.get(key, None, lower_str=False)
+            return None if text is None else StructType.fromJson(json.loads(text))
 
-    cls.arrow_to_pandas = arrow_to_pandas
+        return property(read)
+
+    cls.state_value_schema = schema("state_value_schema")
+    cls.grouping_key_schema = schema("grouping_key_schema")
     cls._cdc_features_patched = True
 
 
@@ -133,8 +121,7 @@ def _silence_empty_concat_warning() -> None:
 
 
 _PATCHES = (
-    (ZIP_REREADS, _skip_zip_rereads),
-    (STATE_INFO_OFFSETS, _integer_state_info_offsets),
+    (STATE_SCHEMA_CASE, _state_schemas_verbatim),
     (PANDAS_EMPTY_CONCAT_WARNING, _silence_empty_concat_warning),
 )
 

@@ -1,5 +1,6 @@
-"""The real outputs the lesson quotes: the pitfalls (naive vs lab), a monitoring sample and
-the exercise's console, each produced by running the lab's code on real PySpark.
+"""The real outputs the lesson quotes: the pitfalls (naive vs lab), a monitoring sample, the
+training-data demo and the exercise's console, each produced by running the lab's code on
+real PySpark (and, for training data, real Redis and Feast).
 
 ``python -m cdc_features.lab.lesson_outputs --write`` (``scripts/refresh-outputs.sh``, part of
 ``npm run lesson:refresh``) writes them to ``lesson_outputs/``; without ``--write`` it prints
@@ -23,10 +24,12 @@ from cdc_features.core.debezium_json import Record
 from cdc_features.core.envelope import parse_order_events
 from cdc_features.core.features import compute_customer_features
 from cdc_features.core.spec import CUSTOMER_QUERY
-from cdc_features.lab.exercise import console_output
+from cdc_features.lab.exercise import SOLUTION_FILE, check, console_output, load_starter
+from cdc_features.lab.exercise_mutations import MUTATIONS, mutate
 from cdc_features.lab.generator import generate_log
 from cdc_features.lab.pitfalls import DEMOS
 from cdc_features.lab.stories import StoryLog, exercise_log, order, utc
+from cdc_features.lab.training_data import training_data_demo
 from cdc_features.monitoring.alerts import ConsoleAlerts
 from cdc_features.monitoring.drift import psi, psi_level
 from cdc_features.monitoring.listener import FeatureListener
@@ -157,11 +160,24 @@ def monitoring_demo(spark: SparkSession) -> str:
     return "\n".join(lines) + "\n"
 
 
+def exercise_check_demo(spark: SparkSession, mutation_name: str = "no_retraction") -> str:
+    """What the exercise checker prints for a classic wrong solution: the lab's solution with
+    one mutation of :mod:`cdc_features.lab.exercise_mutations` (by default: no retraction)."""
+    mutation = next(m for m in MUTATIONS if m.name == mutation_name)
+    with tempfile.TemporaryDirectory(prefix="exercise-demo-") as tmp:
+        path = Path(tmp) / "customer_features.py"
+        path.write_text(mutate(SOLUTION_FILE.read_text(encoding="utf-8"), mutation), "utf-8")
+        _, text = check(spark, load_starter(path), f"a solution with the mistake {mutation.name}")
+    return text
+
+
 def render_all(spark: SparkSession) -> dict[str, str]:
     """Every output the lesson quotes: ``{output name: text}``."""
     outputs = {name: demo(spark) for name, demo in DEMOS.items()}
     outputs["monitoring_sample"] = monitoring_demo(spark)
+    outputs["training_data"] = training_data_demo(spark)
     outputs["lab_console"] = console_output(spark)
+    outputs["lab_check"] = exercise_check_demo(spark)
     return outputs
 
 

@@ -95,13 +95,18 @@ def naive_customer_counts(order_events: DataFrame) -> DataFrame:
 # endregion
 
 
-def tumbling_window_demo(spark: SparkSession) -> str:
+def tumbling_window_story() -> StoryLog:
+    """Customer 1001 orders on both sides of a 30-day bucket edge; 1002 falls silent."""
     log = StoryLog()
     for oid, day in [(1, "2026-02-20"), (2, "2026-02-27"), (3, "2026-03-05"), (4, "2026-03-09")]:
         log.create(order(oid, 1001, f"{day}T10:00:00", "40.00"))
     for oid, day in [(5, "2026-02-10"), (6, "2026-02-12"), (7, "2026-02-15")]:
         log.create(order(oid, 1002, f"{day}T10:00:00", "25.00"))
+    return log
 
+
+def tumbling_window_demo(spark: SparkSession) -> str:
+    log = tumbling_window_story()
     events = parse_order_events(raw_frame(spark, log.records)).events
     windows = naive_customer_counts(events).orderBy("customer_id", "window.start").collect()
     # The store keeps, per customer, the last row the Update-mode query upserted:
@@ -161,7 +166,8 @@ def naive_spend(order_events: DataFrame) -> DataFrame:
 # endregion
 
 
-def double_count_demo(spark: SparkSession) -> str:
+def double_count_story() -> StoryLog:
+    """Customer 2001: a redelivery, an update, a cancellation and a delete."""
     log = StoryLog()
     o21 = order(21, 2001, "2026-03-02T09:00:00", "100.00")
     log.create(o21)
@@ -174,7 +180,11 @@ def double_count_demo(spark: SparkSession) -> str:
     o23 = order(23, 2001, "2026-03-05T18:00:00", "30.00")
     log.create(o23)
     log.delete(o23, at="2026-03-05T18:10:00")
+    return log
 
+
+def double_count_demo(spark: SparkSession) -> str:
+    log = double_count_story()
     at = utc("2026-03-06T12:00:00")
     naive = naive_spend(parse_order_events(raw_frame(spark, log.records)).events).collect()[0]
     ours = lab_features(spark, log.records, at)[2001]
@@ -279,13 +289,21 @@ def naive_daily_orders(raw: DataFrame) -> DataFrame:
 # endregion
 
 
-def processing_time_demo(spark: SparkSession) -> str:
-    log = StoryLog()
-    snapshot_at = "2026-03-01T09:00:00"
-    days = ["2026-01-15", "2026-01-28", "2026-02-10", "2026-02-20", "2026-02-25", "2026-02-28"]
-    for offset, day in enumerate(days):
-        log.snapshot(order(41 + offset, 4001, f"{day}T10:00:00", "20.00"), at=snapshot_at)
+SNAPSHOT_AT = "2026-03-01T09:00:00"
+SNAPSHOT_DAYS = ["2026-01-15", "2026-01-28", "2026-02-10", "2026-02-20", "2026-02-25", "2026-02-28"]
 
+
+def processing_time_story() -> StoryLog:
+    """An initial snapshot of six older orders of customer 4001."""
+    log = StoryLog()
+    for offset, day in enumerate(SNAPSHOT_DAYS):
+        log.snapshot(order(41 + offset, 4001, f"{day}T10:00:00", "20.00"), at=SNAPSHOT_AT)
+    return log
+
+
+def processing_time_demo(spark: SparkSession) -> str:
+    log = processing_time_story()
+    snapshot_at, days = SNAPSHOT_AT, SNAPSHOT_DAYS
     at = utc("2026-03-01T12:00:00")
     raw = raw_frame(spark, log.records)
     naive_days = naive_daily_orders(raw).orderBy("day").collect()
@@ -308,8 +326,10 @@ def processing_time_demo(spark: SparkSession) -> str:
     tiles_by_day = (
         compute_customer_features(parse_order_events(raw).events).orderBy("day").collect()
     )
-    lines.append("Ours, orders per day (by order_date, daily tiles):")
-    lines += [f"  {row['day']}  {row['order_count']}" for row in tiles_by_day]
+    lines.append("Ours, orders per day (by order_date, daily tiles; month-day count):")
+    lines.append(
+        "  " + ", ".join(f"{row['day']:%m-%d} {row['order_count']}" for row in tiles_by_day)
+    )
     lines += [
         "",
         f"Read at T = {_fmt_ts(at)}:",
@@ -342,17 +362,24 @@ def _watermark(query: Any) -> str:
     return mark[:10] or "none"
 
 
-def typo_date_demo(spark: SparkSession) -> str:
+def typo_date_story(year: int = 2099) -> StoryLog:
+    """Customer 5001: order 53 typed with ``year`` (2099: the typo; 2026: corrected), then more
+    orders, an amount correction and a cancellation."""
     log = StoryLog()
     o51 = order(51, 5001, "2026-03-05T10:00:00", "40.00")
     o52 = order(52, 5001, "2026-03-07T10:00:00", "25.00")
     log.create(o51)
     log.create(o52)
-    log.create(order(53, 5001, "2099-03-09T10:00:00", "60.00"), at="2026-03-09T10:01:00")
+    log.create(order(53, 5001, f"{year}-03-09T10:00:00", "60.00"), at="2026-03-09T10:01:00")
     log.create(order(54, 5001, "2026-03-09T11:00:00", "30.00"))
     log.create(order(55, 5001, "2026-03-10T09:00:00", "15.00"))
     log.change(o51, at="2026-03-10T09:30:00", total_amount="45.00")
     log.change(o52, at="2026-03-10T10:00:00", status="cancelled")
+    return log
+
+
+def typo_date_demo(spark: SparkSession) -> str:
+    log = typo_date_story()
     at = utc("2026-03-10T12:00:00")
 
     stores = {"naive": MemoryStore(), "lab": MemoryStore()}

@@ -167,17 +167,34 @@ class StoryLog:
 
 
 # ---------------------------------------------------------------------------
-# The exercise's log: three customers, four deliveries (micro-batches).
+# The exercise's log: one story per customer, four deliveries (micro-batches).
 # ---------------------------------------------------------------------------
+
+# What each customer of the exercise's log tells, in the order the checker looks for a
+# mistake (the first story whose customer differs from the reference names it).
+EXERCISE_STORIES: dict[int, str] = {
+    101: "a regular customer: snapshot orders, new orders, amount updates",
+    102: "an order cancelled right after it was created; then silence (the count decays)",
+    103: "an order deleted (+ tombstone) and the newest order cancelled weeks later",
+    104: "order 15 moved away: to customer 105 and from 2026-03-03 to 2026-03-12",
+    105: "order 15 moved in (from customer 104)",
+    106: "one create event delivered twice (at-least-once delivery)",
+    107: "an order dated 2025-03-01 committed on 2026-04-04: behind the watermark",
+    108: "back-dated orders: dated 2026-03-04 and 2026-03-03, committed 10 and 30 days later",
+}
 
 
 def exercise_log() -> list[list[Record]]:
     """The exercise's Debezium log of ``inventory.orders``, split into four deliveries.
 
     1. 2026-03-01 08:00 initial snapshot (``op = r``) of five February orders;
-    2. 2026-03-02..05: new orders, an amount update, a redelivered event, a cancellation;
-    3. 2026-03-10..15: more orders, a delete (+ tombstone), a late-arriving back-dated order;
-    4. 2026-04-02..04: customer 101 orders again; 102 and 103 stay silent, their counts decay.
+    2. 2026-03-02..05: new orders, an amount update, a cancellation, a duplicate delivery;
+    3. 2026-03-10..15: a delete (+ tombstone), an order moved to another customer and day,
+       a back-dated order, more orders;
+    4. 2026-04-02..04: the newest order of 103 cancelled, an order back-dated by a month,
+       an event behind the watermark, new orders of 101; 102 stays silent and decays.
+
+    Each customer tells one story (``EXERCISE_STORIES``).
     """
     log = StoryLog(schemas=True)
     deliveries: list[list[Record]] = []
@@ -196,22 +213,30 @@ def exercise_log() -> list[list[Record]]:
     o6 = order(6, 101, "2026-03-02T11:00:00", "60.00")
     log.create(o6)
     log.change(o6, at="2026-03-02T11:20:00", total_amount="64.50")
-    log.redeliver_last()
     o7 = order(7, 102, "2026-03-03T08:30:00", "19.90")
     log.create(o7)
     log.change(o7, at="2026-03-03T09:00:00", status="cancelled")
+    o15 = order(15, 104, "2026-03-03T12:00:00", "40.00")
+    log.create(o15)
+    log.create(order(16, 106, "2026-03-04T10:00:00", "25.00"))
+    log.redeliver_last()
     log.create(order(8, 102, "2026-03-05T21:45:00", "250.00"))
     delivery()
 
-    o9 = order(9, 101, "2026-03-10T10:10:00", "33.33")
+    o9 = order(9, 103, "2026-03-10T10:10:00", "33.33")
     log.create(o9)
-    log.create(order(10, 103, "2026-03-11T12:00:00", "7.25"))
+    o10 = order(10, 103, "2026-03-11T12:00:00", "7.25")
+    log.create(o10)
     log.delete(o9, at="2026-03-12T09:00:00")
-    log.create(order(11, 102, "2026-03-04T18:00:00", "10.01"), at="2026-03-14T10:00:00")
+    log.change(o15, at="2026-03-12T15:00:00", customer_id=105, order_date="2026-03-12T14:00:00")
+    log.create(order(11, 108, "2026-03-04T18:00:00", "10.01"), at="2026-03-14T10:00:00")
     log.create(order(12, 101, "2026-03-15T07:30:00", "100.00"))
     delivery()
 
     log.create(order(13, 101, "2026-04-02T15:00:00", "49.99"))
+    log.create(order(18, 108, "2026-03-03T17:00:00", "18.00"), at="2026-04-02T16:00:00")
+    log.change(o10, at="2026-04-03T10:00:00", status="cancelled")
+    log.create(order(17, 107, "2025-03-01T12:00:00", "75.00"), at="2026-04-04T08:30:00")
     o14 = order(14, 101, "2026-04-04T09:00:00", "0.01")
     log.create(o14)
     log.change(o14, at="2026-04-04T09:01:00", total_amount="0.02")

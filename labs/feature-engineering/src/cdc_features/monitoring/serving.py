@@ -16,9 +16,10 @@ from typing import TypeVar
 
 import redis
 
+from cdc_features.core.definitions import window_days
 from cdc_features.core.spec import CUSTOMER, EntitySpec
 from cdc_features.monitoring.registry import MetricsRegistry
-from cdc_features.stores.layout import TILE_LAST_ORDER_US, from_micros, window_keys
+from cdc_features.stores.layout import customer_key, day_of_field, decode_tiles, window_keys
 
 K = TypeVar("K", bound=Hashable)  # an entity key
 
@@ -75,28 +76,41 @@ def check_stale(
 def entities_present(
     client: redis.Redis, spec: EntitySpec, ids: Iterable[int], at: datetime
 ) -> dict[int, bool]:
-    """Whether each entity has at least one fact key in the window ending with ``at``'s day
-    (one pipelined ``EXISTS`` per entity; the key layout of ``stores/layout.py``)."""
+    """Whether each entity has at least one fact in the window ending with ``at``'s day, in
+    one round trip (the key layout of ``stores/layout.py``: a customer's ``HKEYS`` of its
+    tile hash, a product's ``EXISTS`` over its product-day keys)."""
     ids = list(ids)
     pipe = client.pipeline(transaction=False)
     for entity in ids:
-        pipe.exists(*[key for _, key in window_keys(spec, entity, at)])
-    return {entity: bool(n) for entity, n in zip(ids, pipe.execute(), strict=True)}
+        if spec is CUSTOMER:
+            pipe.hkeys(customer_key(entity))
+        else:
+            pipe.exists(*[key for _, key in window_keys(spec, entity, at)])
+    if spec is not CUSTOMER:
+        return {entity: bool(n) for entity, n in zip(ids, pipe.execute(), strict=True)}
+    first, last = window_days(at, spec.window_days)
+    return {
+        entity: any(first <= day_of_field(f) <= last for f in fields)
+        for entity, fields in zip(ids, pipe.execute(), strict=True)
+    }
 
 
 def newest_customer_order(
     client: redis.Redis, ids: Iterable[int], at: datetime
 ) -> dict[int, datetime | None]:
-    """Newest ``last_order_ts`` stored for each customer in its window's tiles (None when none)."""
+    """Newest ``last_order_ts`` stored for each customer in its window's tiles (None when
+    none), one ``HGETALL`` per customer in one round trip."""
     ids = list(ids)
-    days = CUSTOMER.window_days
+    first, last = window_days(at, CUSTOMER.window_days)
     pipe = client.pipeline(transaction=False)
     for entity in ids:
-        for _, key in window_keys(CUSTOMER, entity, at):
-            pipe.hget(key, TILE_LAST_ORDER_US)
-    values = pipe.execute()
+        pipe.hgetall(customer_key(entity))
     out: dict[int, datetime | None] = {}
-    for i, entity in enumerate(ids):
-        stamps = [int(v) for v in values[i * days : (i + 1) * days] if v]
-        out[entity] = from_micros(max(stamps)) if stamps else None
+    for entity, fields in zip(ids, pipe.execute(), strict=True):
+        stamps = [
+            t.last_order_ts
+            for t in decode_tiles(fields)
+            if first <= t.day <= last and t.last_order_ts is not None
+        ]
+        out[entity] = max(stamps) if stamps else None
     return out

@@ -1,11 +1,19 @@
 """Redis as the online feature store: absolute daily facts written from the executors.
 
 The key layout and value codecs are in :mod:`cdc_features.stores.layout`. Every write sets
-the whole value (``HSET``, never ``HINCRBY``; ``ZADD`` of the day's newest order time), so
-replaying a micro-batch leaves the same store. ``EXPIREAT`` is set again after every write
-(``HSET`` keeps an old TTL). A tile with 0 orders is deleted and its day leaves the
-customer's recency set (``ZREM``); an inactive product line is ``HDEL``-ed (an empty hash
-disappears).
+the whole value (``HSET`` of a day's tile, never ``HINCRBY``; ``ZADD`` of the day's newest
+order time), so replaying a micro-batch leaves the same store. A customer's tile is written
+by the Redis function ``cdc_put_tile`` (library ``cdc_features``, loaded by the writer):
+one atomic call sets or removes the day's field, removes the days older than the kept span
+(Redis 7.0 has no per-field TTL) and moves the hash's expiry forward, never back. A tile
+with 0 orders loses its field and its day leaves the customer's recency set (``ZREM``); an
+inactive product line is ``HDEL``-ed (an empty hash disappears).
+
+Reads are batched: :func:`read_customer_features_many` reads any number of customers in one
+round trip (the read-only function ``cdc_read_customers`` returns the sums of each
+customer's tiles in the window and its newest recency day), and
+:func:`read_product_features_many` any number of products (their product-day hashes,
+pipelined); the windows are chosen at read time.
 
 Configuration is a :class:`RedisConfig` value: the job builds it on the driver and the sink
 functions receive it as an argument (bound with ``functools.partial``), so it travels to
@@ -18,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol, cast
 
@@ -27,18 +36,18 @@ from pyspark.sql import DataFrame, Row
 from cdc_features.core.definitions import (
     CustomerFeatures,
     ProductFeatures,
-    Recency,
-    customer_features_from_tiles,
+    customer_features_from_totals,
     product_features_from_lines,
+    window_days,
 )
 from cdc_features.core.spec import CUSTOMER, PRODUCT, RECENCY
 from cdc_features.stores.layout import (
     FEATURE_KEY_PATTERN,
     LINE_COLUMNS,
+    TILE_KEEP_DAYS,
     customer_key,
     decode_lines,
     decode_recency,
-    decode_tile,
     encode_line,
     encode_tile,
     entity_id_of,
@@ -48,6 +57,7 @@ from cdc_features.stores.layout import (
     recency_key,
     recency_member,
     recency_score_range,
+    tile_field,
     to_micros,
     window_keys,
 )
@@ -59,8 +69,90 @@ MIN_TTL_SECONDS = 86_400
 # A Redis that stops answering fails the micro-batch after this long (the query stops with
 # redis.TimeoutError and resumes from its checkpoint when restarted) instead of hanging it.
 SOCKET_TIMEOUT_SECONDS = 30.0
-# Entities per round trip of a batched read.
-READ_CHUNK = 200
+
+#: Customers per ``cdc_read_customers`` call (several calls still go in one round trip; a
+#: bounded call keeps any one script short: Redis runs nothing else while it runs).
+READ_CALL_CUSTOMERS = 500
+
+#: The Redis function library (Redis >= 7.0 functions), loaded by :func:`load_functions`.
+#:
+#: ``cdc_put_tile`` KEYS[1] = a customer's tile hash; ARGV = day field (``yyyymmdd``), tile
+#: value (``""`` = the day has no counted order), days kept before the newest day, expiry
+#: (Unix seconds). Returns the number of fields left. One key per call: it also runs on a
+#: Redis Cluster.
+#:
+#: ``cdc_read_customers`` (read-only) KEYS = tile hash and recency set of each customer, in
+#: pairs; ARGV = first and last day of the window (``yyyymmdd``), lowest and highest recency
+#: score of the horizon (µs). Returns, per customer, ``{order count, spend in cents, {day,
+#: score}}``: the sums of the tiles whose day is in the window (exact: whole numbers far
+#: below 2^53) and the newest recency day in the horizon (``{}`` when none). Its keys are in
+#: different hash slots: on a Redis Cluster, read with one call per customer instead.
+FUNCTIONS = """#!lua name=cdc_features
+-- days since 1970-01-01 of a 'yyyymmdd' text (proleptic Gregorian calendar)
+local function day_number(text)
+  local y = tonumber(string.sub(text, 1, 4))
+  local m = tonumber(string.sub(text, 5, 6))
+  local d = tonumber(string.sub(text, 7, 8))
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+local function put_tile(keys, args)
+  local key, field, value = keys[1], args[1], args[2]
+  local keep = tonumber(args[3])
+  if value == '' then
+    redis.call('HDEL', key, field)
+  else
+    redis.call('HSET', key, field, value)
+    redis.call('EXPIREAT', key, args[4], 'NX')
+    redis.call('EXPIREAT', key, args[4], 'GT')
+  end
+  -- the kept span is counted from the newest day in the hash, not from the written day:
+  -- the same fields remain whatever the order of the writes
+  local fields = redis.call('HKEYS', key)
+  local newest = nil
+  for _, f in ipairs(fields) do
+    if newest == nil or f > newest then newest = f end
+  end
+  if newest == nil then return 0 end
+  local oldest_kept = day_number(newest) - keep
+  local old = {}
+  for _, f in ipairs(fields) do
+    if day_number(f) < oldest_kept then old[#old + 1] = f end
+  end
+  if #old > 0 then redis.call('HDEL', key, unpack(old)) end
+  return #fields - #old
+end
+
+local function read_customers(keys, args)
+  local first, last, low, high = args[1], args[2], args[3], args[4]
+  local out = {}
+  for i = 1, #keys, 2 do
+    local fields = redis.call('HGETALL', keys[i])
+    local count, cents = 0, 0
+    for j = 1, #fields, 2 do
+      if fields[j] >= first and fields[j] <= last then
+        local n, spend = string.match(fields[j + 1], '^([^|]*)|([^|]*)|')
+        count = count + tonumber(n)
+        -- money is stored with exactly 2 places: without its point it is whole cents
+        cents = cents + tonumber((string.gsub(spend, '%.', '')))
+      end
+    end
+    out[#out + 1] = {count, cents, redis.call(
+      'ZREVRANGEBYSCORE', keys[i + 1], high, low, 'WITHSCORES', 'LIMIT', 0, 1)}
+  end
+  return out
+end
+
+redis.register_function('cdc_put_tile', put_tile)
+redis.register_function{
+  function_name = 'cdc_read_customers', callback = read_customers, flags = {'no-writes'}
+}
+"""
 
 
 @dataclass(frozen=True)
@@ -79,6 +171,13 @@ class RedisConfig:
         )
 
 
+def load_functions(client: redis.Redis) -> None:
+    """Load (or replace) the function library; every writer calls this before its first tile
+    write, a reader when Redis answers that a function is missing (a restarted Redis without
+    persistence has lost it)."""
+    client.function_load(FUNCTIONS, replace=True)
+
+
 class Fields(Protocol):
     """A row whose fields are read by name: a Spark ``Row`` or a plain dict."""
 
@@ -88,10 +187,15 @@ class Fields(Protocol):
 WriteRow = Callable[[Any, Fields, float, RedisConfig], None]
 
 
-def _write_partition(rows: Iterator[Fields], *, config: RedisConfig, write_row: WriteRow) -> None:
-    """One client and one non-transactional pipeline per partition, flushed every N rows."""
+def _write_partition(
+    rows: Iterator[Fields], *, config: RedisConfig, write_row: WriteRow, functions: bool = False
+) -> None:
+    """One client and one non-transactional pipeline per partition, flushed every N rows
+    (``functions``: load the tile function library first)."""
     client = config.client()
     try:
+        if functions:
+            load_functions(client)
         pipe = client.pipeline(transaction=False)
         pending = 0
         now = time.time()
@@ -152,21 +256,30 @@ def write_recency(pipe: Any, row: Fields, now: float, config: RedisConfig) -> No
     pipe.zremrangebyrank(key, 0, -(RECENCY.horizon_days + 1))
 
 
-# region write_to_feature_store
+# region write_tile
 def write_tile(pipe: Any, row: Fields, now: float, config: RedisConfig) -> None:
     """Queue the absolute value of one customer tile (a 0-order tile is removed)."""
-    key = customer_key(row["customer_id"], row["day"])
     write_recency(pipe, row, now, config)  # the day's newest order, for last_order_ts
-    if not row["order_count"]:
-        pipe.delete(key)
-        return
-    pipe.hset(
-        key, mapping=encode_tile(row["order_count"], row["total_spend"], row["last_order_ts"])
+    value = ""  # a day without counted orders: its field goes
+    if row["order_count"]:
+        value = encode_tile(row["order_count"], row["total_spend"], row["last_order_ts"])
+    # one atomic call: HSET of the day's whole tile (never HINCRBY: a replayed batch writes
+    # the same value), the days older than the kept span removed, the expiry moved forward
+    pipe.fcall(
+        "cdc_put_tile",
+        1,
+        customer_key(row["customer_id"]),
+        tile_field(row["day"]),
+        value,
+        TILE_KEEP_DAYS,
+        expire_at(row["day"], CUSTOMER.ttl_days, now, config.min_ttl_seconds),
     )
-    # HSET of every field, never HINCRBY: a replayed batch writes the same values
-    pipe.expireat(key, expire_at(row["day"], CUSTOMER.ttl_days, now, config.min_ttl_seconds))
 
 
+# endregion
+
+
+# region write_to_feature_store
 def write_to_feature_store(batch_df: DataFrame, batch_id: int, *, store: RedisConfig) -> None:
     """foreachBatch sink: store each changed customer tile in Redis.
 
@@ -176,7 +289,7 @@ def write_to_feature_store(batch_df: DataFrame, batch_id: int, *, store: RedisCo
     partition; nothing is collected to the driver. ``store`` (bound with
     ``functools.partial``) travels to the executors inside the closure.
     """
-    write = partial(_write_partition, config=store, write_row=write_tile)
+    write = partial(_write_partition, config=store, write_row=write_tile, functions=True)
     batch_df.select(
         "customer_id", "day", "order_count", "total_spend", "last_order_ts"
     ).foreachPartition(write)
@@ -196,97 +309,102 @@ def write_rows_from_driver(batch_df: DataFrame, *, store: RedisConfig) -> None:
     """The naive way, kept only to measure it: ``collect()`` + one Redis call per row."""
     client = store.client()
     try:
+        load_functions(client)
         now = time.time()
-        for row in batch_df.collect():
-            key = customer_key(row["customer_id"], row["day"])
-            write_recency(client, row, now, store)  # one round trip per command, too
-            if not row["order_count"]:
-                client.delete(key)
-                continue
-            client.hset(
-                key,
-                mapping=encode_tile(row["order_count"], row["total_spend"], row["last_order_ts"]),
-            )
-            client.expireat(
-                key, expire_at(row["day"], CUSTOMER.ttl_days, now, store.min_ttl_seconds)
-            )
+        # region naive_driver_sink
+        for row in batch_df.collect():  # the whole micro-batch on the driver
+            write_tile(client, row, now, store)  # one round trip per command
+        # endregion
     finally:
         client.close()
 
 
-def _queue_recency(pipe: Any, customer_id: int, at: datetime) -> None:
-    """Queue the read of the newest recency fact inside the horizon of ``at``."""
-    low, high = recency_score_range(at)
-    pipe.zrevrangebyscore(recency_key(customer_id), high, low, start=0, num=1, withscores=True)
+def _newest(reply: list[bytes]) -> datetime | None:
+    """The order time of a ``[member, score]`` recency reply (``None`` when empty)."""
+    return decode_recency(reply[0], float(reply[1])).last_order_ts if reply else None
 
 
-def _recency(reply: list[tuple[bytes, float]]) -> list[Recency]:
-    return [decode_recency(member, score) for member, score in reply]
+def _call_with_functions(client: redis.Redis, queue: Callable[[Any], None]) -> list[Any]:
+    """Queue commands into a pipeline and run it (one round trip); when Redis has lost the
+    function library (restarted without persistence), load it and run again."""
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)
+        queue(pipe)
+        try:
+            return pipe.execute()
+        except redis.ResponseError as error:
+            if attempt == 2 or "function not found" not in str(error).lower():
+                raise
+            load_functions(client)
+    raise AssertionError("unreachable")
 
 
 # region read_customer_features
-def read_customer_features(client: redis.Redis, customer_id: int, at: datetime) -> CustomerFeatures:
-    """The customer's features at read time ``at`` (timezone-aware UTC).
+def read_customer_features_many(
+    client: redis.Redis, customer_ids: Sequence[int], at: datetime
+) -> list[CustomerFeatures]:
+    """The features of any number of customers at read time ``at`` (timezone-aware UTC),
+    in one round trip.
 
-    Reads the 30 daily tiles of the window that ends with ``at``'s UTC day and the
-    newest day of the 365-day recency set in one round trip; the rolling sums and
-    ``days_since_last_order`` are computed now, so a customer who stopped ordering
-    decays to zero without any new event while recency keeps the last order.
+    The window is chosen now: the 30 UTC days that end with ``at``'s day. The Redis
+    function ``cdc_read_customers`` sums, per customer, the tiles of those days in its
+    tile hash (count and cents) and returns the newest day of its 365-day recency set;
+    the features follow from these here. A customer who stopped ordering decays to zero
+    without any new event, while recency keeps the last order.
     """
-    keys = window_keys(CUSTOMER, customer_id, at)
-    pipe = client.pipeline(transaction=False)
-    for _, key in keys:
-        pipe.hgetall(key)
-    _queue_recency(pipe, customer_id, at)  # ZREVRANGEBYSCORE ... LIMIT 0 1
-    *replies, newest = pipe.execute()
-    tiles = [decode_tile(day, fields) for (day, _), fields in zip(keys, replies, strict=True)]
-    return customer_features_from_tiles(customer_id, [t for t in tiles if t], _recency(newest), at)
+    first, last = window_days(at, CUSTOMER.window_days)
+    low, high = recency_score_range(at)
+    args = (tile_field(first), tile_field(last), low, high)
+
+    def queue(pipe: Any) -> None:
+        for start in range(0, len(customer_ids), READ_CALL_CUSTOMERS):
+            keys = []
+            for cid in customer_ids[start : start + READ_CALL_CUSTOMERS]:
+                keys += [customer_key(cid), recency_key(cid)]
+            pipe.fcall_ro("cdc_read_customers", len(keys), *keys, *args)
+
+    replies = [sums for call in _call_with_functions(client, queue) for sums in call]
+    return [
+        customer_features_from_totals(cid, count, Decimal(cents).scaleb(-2), _newest(newest), at)
+        for cid, (count, cents, newest) in zip(customer_ids, replies, strict=True)
+    ]
 
 
 # endregion
 
 
-def read_product_features(client: redis.Redis, product_id: int, at: datetime) -> ProductFeatures:
-    """The product's features at read time ``at`` (the 7 UTC days ending with its day)."""
-    keys = window_keys(PRODUCT, product_id, at)
+def read_customer_features(client: redis.Redis, customer_id: int, at: datetime) -> CustomerFeatures:
+    """One customer's features at ``at`` (:func:`read_customer_features_many` of one id)."""
+    [features] = read_customer_features_many(client, [customer_id], at)
+    return features
+
+
+def read_product_features_many(
+    client: redis.Redis, product_ids: Sequence[int], at: datetime
+) -> list[ProductFeatures]:
+    """The features of any number of products at ``at`` in one round trip (the 7 product-day
+    hashes of each product's window, pipelined)."""
+    keys = [window_keys(PRODUCT, product_id, at) for product_id in product_ids]
     pipe = client.pipeline(transaction=False)
-    for _, key in keys:
-        pipe.hgetall(key)
-    lines = [
-        line
-        for (day, _), fields in zip(keys, pipe.execute(), strict=True)
-        for line in decode_lines(day, fields)
-    ]
-    return product_features_from_lines(product_id, lines, at)
-
-
-Facts = list[tuple[date, dict[Any, Any]]]
-
-
-def _read_window_facts(
-    client: redis.Redis, spec: Any, ids: Sequence[int], at: datetime, *, recency: bool = False
-) -> list[tuple[Facts, list[Recency]]]:
-    """Each entity's non-empty facts of its window (and, with ``recency``, its newest recency
-    fact in the horizon), ``READ_CHUNK`` entities per round trip."""
-    out: list[tuple[Facts, list[Recency]]] = []
-    for start in range(0, len(ids), READ_CHUNK):
-        chunk = ids[start : start + READ_CHUNK]
-        keys = [window_keys(spec, entity_id, at) for entity_id in chunk]
-        pipe = client.pipeline(transaction=False)
-        for entity_id, entity_keys in zip(chunk, keys, strict=True):
-            for _, key in entity_keys:
-                pipe.hgetall(key)
-            if recency:
-                _queue_recency(pipe, entity_id, at)
-        replies = iter(pipe.execute())
-        for entity_keys in keys:
-            facts = [
-                (day, fields)
-                for (day, _), fields in zip(entity_keys, replies, strict=False)
-                if fields
-            ]
-            out.append((facts, _recency(next(replies)) if recency else []))
+    for product_keys in keys:
+        for _, key in product_keys:
+            pipe.hgetall(key)
+    replies = iter(pipe.execute())
+    out = []
+    for product_id, product_keys in zip(product_ids, keys, strict=True):
+        lines = [
+            line
+            for (day, _), fields in zip(product_keys, replies, strict=False)
+            for line in decode_lines(day, fields)
+        ]
+        out.append(product_features_from_lines(product_id, lines, at))
     return out
+
+
+def read_product_features(client: redis.Redis, product_id: int, at: datetime) -> ProductFeatures:
+    """One product's features at ``at`` (the 7 UTC days ending with its day)."""
+    [features] = read_product_features_many(client, [product_id], at)
+    return features
 
 
 def stored_ids(client: redis.Redis, prefix: str) -> set[int]:
@@ -310,30 +428,21 @@ def dump_store(client: redis.Redis) -> dict[str, dict[str, str]]:
 
 
 class RedisFeatureReader:
-    """The :class:`~cdc_features.stores.base.FeatureReader` of the Redis store: batched reads
-    (``READ_CHUNK`` entities per round trip), windows applied at read time."""
+    """The :class:`~cdc_features.stores.base.FeatureReader` of the Redis store: one round trip
+    per call for any number of entities, windows applied at read time."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
     def customer_features(self, ids: Iterable[int], at: datetime) -> dict[int, CustomerFeatures]:
         ordered = sorted(set(ids))
-        facts = _read_window_facts(self.client, CUSTOMER, ordered, at, recency=True)
-        out = {}
-        for cid, (entity_facts, recency) in zip(ordered, facts, strict=True):
-            tiles = [decode_tile(day, fields) for day, fields in entity_facts]
-            out[cid] = customer_features_from_tiles(cid, [t for t in tiles if t], recency, at)
-        return out
+        features = read_customer_features_many(self.client, ordered, at)
+        return dict(zip(ordered, features, strict=True))
 
     def product_features(self, ids: Iterable[int], at: datetime) -> dict[int, ProductFeatures]:
         ordered = sorted(set(ids))
-        facts = _read_window_facts(self.client, PRODUCT, ordered, at)
-        return {
-            pid: product_features_from_lines(
-                pid, [ln for day, fields in entity_facts for ln in decode_lines(day, fields)], at
-            )
-            for pid, (entity_facts, _) in zip(ordered, facts, strict=True)
-        }
+        features = read_product_features_many(self.client, ordered, at)
+        return dict(zip(ordered, features, strict=True))
 
     def customer_ids(self) -> set[int]:
         """Customers with a stored tile or recency fact."""
