@@ -20,8 +20,12 @@ export interface SinkWriter {
   seconds: number;
 }
 
-/** The stage of e2e.md whose percentiles the freshness chart draws. */
-export const FRESHNESS_STAGE = 'commit → customer tile visible';
+/**
+ * The stages of e2e.md whose percentiles the freshness chart draws: the customer feature is
+ * visible when its tile is written (micro-batches) or its per-order fact is (Real-Time Mode).
+ */
+export const FRESHNESS_STAGES: readonly string[] = ['commit → customer tile visible', 'commit → customer fact visible'];
+const FRESHNESS_STAGE = FRESHNESS_STAGES.join('" or "');
 
 /** The cells of a Markdown table row (`| a | b |` → [a, b]), or null for a non-row. */
 function cells(line: string): string[] | null {
@@ -62,7 +66,8 @@ function table(markdown: string, header: readonly string[], file: string): strin
 
 /**
  * The freshness settings of `e2e.md`: the table `| trigger | stage | p50 | p95 | p99 |`, where a
- * row with a first cell starts a setting and its `commit → customer tile visible` row gives the
+ * row with a first cell starts a setting and its `commit → customer tile visible` (micro-batches)
+ * or `commit → customer fact visible` (Real-Time Mode) row gives the
  * percentiles. Every setting the file holds is returned, in file order.
  */
 export function parseFreshness(markdown: string, file = 'e2e.md'): FreshnessMode[] {
@@ -70,7 +75,7 @@ export function parseFreshness(markdown: string, file = 'e2e.md'): FreshnessMode
   let setting: string | null = null;
   for (const row of table(markdown, ['trigger', 'stage', 'p50', 'p95', 'p99'], file)) {
     if (row[0] !== '') setting = unquote(row[0]);
-    if (row[1] !== FRESHNESS_STAGE) continue;
+    if (!FRESHNESS_STAGES.includes(row[1])) continue;
     if (setting === null) throw new Error(`${file}: a "${FRESHNESS_STAGE}" row before any setting`);
     const where = `${file}, setting ${setting}`;
     const [p50, p95, p99] = row.slice(2, 5).map((c) => number(c, where));
@@ -94,9 +99,11 @@ export function parseSinkWriters(markdown: string, file = 'lab.md'): SinkWriter[
 
 /** The Russian label of a benchmark setting: `500 milliseconds` → «микробатчи, триггер 500 мс». */
 export function settingLabel(setting: string): string {
-  const units: Record<string, string> = { milliseconds: 'мс', millisecond: 'мс', seconds: 'с', second: 'с' };
+  const units: Record<string, string> = {
+    milliseconds: 'мс', millisecond: 'мс', seconds: 'с', second: 'с', minutes: 'мин', minute: 'мин',
+  };
   const realTime = /real[-_ ]?time/i.test(setting);
-  const duration = /(\d+(?:\.\d+)?)\s*(milliseconds?|seconds?)/.exec(setting);
+  const duration = /(\d+(?:\.\d+)?)\s*(milliseconds?|seconds?|minutes?)/.exec(setting);
   const amount = duration ? `${duration[1].replace('.', ',')} ${units[duration[2]]}` : null;
   if (realTime) return amount ? `Real-Time Mode, контрольная точка ${amount}` : 'Real-Time Mode';
   return amount ? `микробатчи, триггер ${amount}` : setting;

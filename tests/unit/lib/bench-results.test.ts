@@ -16,8 +16,18 @@ test('the committed e2e.md gives every trigger setting with ordered percentiles'
   for (const m of modes) {
     assert.ok(m.p50 > 0 && m.p50 <= m.p95 && m.p95 <= m.p99, JSON.stringify(m));
   }
+  // every setting of the table is drawn, with the numbers of its customer row
   const text = results('e2e.md');
-  for (const m of modes) assert.ok(text.includes(`| \`${m.setting}\` | commit → customer tile visible | ${m.p50.toFixed(2)} |`));
+  const lines = text.split('\n');
+  const start = lines.indexOf('| trigger | stage | p50 | p95 | p99 |');
+  const rows = lines.slice(start + 2, lines.indexOf('', start)).map((l) => l.split('|').map((c) => c.trim()));
+  assert.equal(modes.length, rows.filter((r) => r[1] !== '').length);
+  const customerRows = rows.filter((r) => r[2].startsWith('commit → customer '));
+  assert.deepEqual(
+    modes.map((m) => [m.p50, m.p95, m.p99]),
+    customerRows.map((r) => r.slice(3, 6).map(Number)),
+  );
+  assert.ok(modes.some((m) => /real-time/i.test(m.setting)), 'a Real-Time Mode setting is drawn');
 });
 
 test('a setting the benchmark adds later (Real-Time Mode) is read the same way', () => {
@@ -38,6 +48,7 @@ test('a setting the benchmark adds later (Real-Time Mode) is read the same way',
   assert.equal(settingLabel('500 milliseconds'), 'микробатчи, триггер 500 мс');
   assert.equal(settingLabel('2 seconds'), 'микробатчи, триггер 2 с');
   assert.equal(settingLabel('realTime 5 seconds'), 'Real-Time Mode, контрольная точка 5 с');
+  assert.equal(settingLabel('Real-Time Mode (`realTime="5 minutes"`) + fact writer'), 'Real-Time Mode, контрольная точка 5 мин');
 });
 
 test('a results file without the table, or with percentiles out of order, fails naming it', () => {
