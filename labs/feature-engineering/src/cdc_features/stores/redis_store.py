@@ -101,6 +101,22 @@ local function day_number(text)
   return era * 146097 + doe - 719468
 end
 
+-- the 'yyyymmdd' text of a day number (the inverse of day_number)
+local function day_text(z)
+  z = z + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d%02d%02d', y, m, d)
+end
+
 local function put_tile(keys, args)
   local key, field, value = keys[1], args[1], args[2]
   local keep = tonumber(args[3])
@@ -119,10 +135,10 @@ local function put_tile(keys, args)
     if newest == nil or f > newest then newest = f end
   end
   if newest == nil then return 0 end
-  local oldest_kept = day_number(newest) - keep
+  local oldest_kept = day_text(day_number(newest) - keep)  -- 'yyyymmdd' sorts as days do
   local old = {}
   for _, f in ipairs(fields) do
-    if day_number(f) < oldest_kept then old[#old + 1] = f end
+    if f < oldest_kept then old[#old + 1] = f end
   end
   if #old > 0 then redis.call('HDEL', key, unpack(old)) end
   return #fields - #old
